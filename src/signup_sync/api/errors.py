@@ -1,0 +1,97 @@
+"""One place that turns errors into JSON bodies: field-level 422s, typed domain errors, 503s."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy.exc
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from signup_sync.errors import DomainError, Unauthorized
+from signup_sync.logs import get_logger
+
+log = get_logger("signup_sync.api")
+
+_LOC_ROOTS = {"body", "query", "path", "header"}
+
+
+def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = list(loc)
+    if parts and parts[0] in _LOC_ROOTS and len(parts) > 1:
+        parts = parts[1:]
+    return ".".join(str(p) for p in parts) or "body"
+
+
+def describe_errors(errors: list[Any]) -> list[dict[str, Any]]:
+    """Pydantic errors as ``{field, message, type}`` without echoing the rejected input."""
+    out = []
+    for err in errors:
+        item: dict[str, Any] = {
+            "field": field_name(err.get("loc", ())),
+            "message": str(err.get("msg", "invalid")).removeprefix("Value error, "),
+            "type": err.get("type", "value_error"),
+        }
+        expected = (err.get("ctx") or {}).get("expected")
+        if expected:
+            item["allowed"] = expected
+        out.append(item)
+    return out
+
+
+async def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = describe_errors(list(exc.errors()))
+    fields = ", ".join(sorted({e["field"] for e in errors}))
+    return JSONResponse(
+        status_code=422,
+        content={"error": "validation_error", "detail": f"Invalid {fields}", "errors": errors},
+    )
+
+
+async def _domain(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    return JSONResponse(status_code=exc.status_code, content=exc.body(), headers=headers)
+
+
+async def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return JSONResponse(
+        status_code=exc.status_code,
+        content={"error": "http_error", "detail": exc.detail},
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("database_unavailable", error_type=type(exc).__name__)
+    return JSONResponse(
+        status_code=503,
+        content={
+            "error": "database_unavailable",
+            "detail": "The database did not answer; retry later",
+        },
+        headers={"Retry-After": "5"},
+    )
+
+
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    sqlalchemy.exc.DisconnectionError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(DomainError, _domain)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    for exc_type in DATABASE_DOWN:
+        app.add_exception_handler(exc_type, _database_down)

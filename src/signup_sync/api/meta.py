@@ -1,0 +1,85 @@
+"""Service info and health: the two endpoints open without a token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from signup_sync import SERVICE_NAME, __version__
+from signup_sync.db.health import ping
+
+router = APIRouter(tags=["health"])
+
+
+class ServiceInfo(BaseModel):
+    service: str
+    version: str
+    description: str
+    docs: str
+    openapi: str
+    health: str
+
+
+class DatabaseHealth(BaseModel):
+    status: str
+    backend: str
+    latency_ms: float | None = None
+    error: str | None = None
+
+
+class Health(BaseModel):
+    status: str
+    service: str
+    version: str
+    database: DatabaseHealth
+
+
+@router.get("/", response_model=ServiceInfo, summary="Service info")
+async def root() -> ServiceInfo:
+    return ServiceInfo(
+        service=SERVICE_NAME,
+        version=__version__,
+        description="Multi-source funnel tracking: leads, events, conversions, analytics",
+        docs="/docs",
+        openapi="/openapi.json",
+        health="/health",
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no answer within the health-check timeout"
+    # The exception class says enough; its text can carry hosts or user names.
+    original = getattr(exc, "orig", None) or exc
+    return f"cannot reach the database ({type(original).__name__})"
+
+
+@router.get(
+    "/health",
+    response_model=Health,
+    summary="Health check (database reachability and latency)",
+    responses={503: {"model": Health, "description": "The database does not answer"}},
+)
+async def health(request: Request) -> Any:
+    engine = request.app.state.engine
+    settings = request.app.state.settings
+    backend = engine.dialect.name
+    try:
+        latency = await ping(engine, settings.health_timeout_seconds)
+    except Exception as exc:  # any failure to answer is "unhealthy", never a 500
+        body = Health(
+            status="unhealthy",
+            service=SERVICE_NAME,
+            version=__version__,
+            database=DatabaseHealth(status="unavailable", backend=backend, error=_reason(exc)),
+        )
+        return JSONResponse(status_code=503, content=body.model_dump())
+    return Health(
+        status="healthy",
+        service=SERVICE_NAME,
+        version=__version__,
+        database=DatabaseHealth(status="ok", backend=backend, latency_ms=latency),
+    )

@@ -1,0 +1,92 @@
+"""The FastAPI application, built by ``create_app(settings)``; nothing connects at import."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from signup_sync import SERVICE_NAME, __version__
+from signup_sync.api import analytics, funnel, meta
+from signup_sync.api.errors import install_error_handlers
+from signup_sync.api.middleware import RequestContextMiddleware
+from signup_sync.db import migrate
+from signup_sync.db.session import create_engine, create_session_factory
+from signup_sync.logs import configure_logging, get_logger
+from signup_sync.settings import Settings, load_settings
+
+log = get_logger("signup_sync.app")
+
+TOKEN_ENV = "SIGNUP_SYNC_SERVICE_TOKEN"  # noqa: S105 - a variable name, not a secret
+
+
+def generate_token() -> str:
+    return secrets.token_hex(32)
+
+
+def announce_generated_token(token: str) -> None:
+    """Printed once on the console (never logged), like a notebook server's token."""
+    print(
+        f"\n  No {TOKEN_ENV} is set, so this run uses a generated token:\n\n"
+        f"      {token}\n\n"
+        f"  Send it as 'Authorization: Bearer <token>'. To use a fixed token, set\n"
+        f"  {TOKEN_ENV} (several, comma-separated, are all valid);\n"
+        "  `signup-sync token` makes one.\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the engine is made and migrations run in its lifespan."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    tokens = list(settings.service_tokens)
+    if not tokens:
+        tokens = [generate_token()]
+        announce_generated_token(tokens[0])
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        if settings.should_auto_migrate:
+            await migrate.upgrade(engine)
+        app.state.engine = engine
+        app.state.session_factory = create_session_factory(engine)
+        log.info("started", database=engine.dialect.name, version=__version__)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title=SERVICE_NAME,
+        version=__version__,
+        description=(
+            "Multi-source funnel tracking: pulls people from EasyAppointments, Zoom, "
+            "Eventbrite and Posh.VIP, accepts funnel events, stitches one lead per person, "
+            "records conversions with attribution and serves funnel analytics. Every endpoint "
+            "except `GET /` and `GET /health` needs `Authorization: Bearer <token>`."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.tokens = [t.encode() for t in tokens]
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+        )
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.include_router(meta.router)
+    app.include_router(funnel.router)
+    app.include_router(analytics.router)
+    return app

@@ -1,0 +1,1 @@
+"""Attribution: pure rules that share a conversion's credit among its touchpoints."""

@@ -1,0 +1,1 @@
+"""Conversions: marking a lead converted and freezing its attribution."""

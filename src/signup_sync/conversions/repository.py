@@ -1,0 +1,34 @@
+"""Queries over conversions."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signup_sync.db.models import FunnelConversion, Lead
+
+
+async def find_lead_and_conversion(
+    session: AsyncSession, email: str, conversion_type: str
+) -> tuple[int | None, FunnelConversion | None]:
+    """The lead with this email and its conversion of this type, in one query."""
+    row = (
+        await session.execute(
+            select(Lead.id, FunnelConversion)
+            .outerjoin(
+                FunnelConversion,
+                (FunnelConversion.lead_id == Lead.id)
+                & (FunnelConversion.conversion_type == conversion_type),
+            )
+            .where(Lead.email == email)
+        )
+    ).first()
+    if row is None:
+        return None, None
+    return row[0], row[1]
+
+
+async def add(session: AsyncSession, conversion: FunnelConversion) -> FunnelConversion:
+    session.add(conversion)
+    await session.flush()
+    return conversion

@@ -1,0 +1,93 @@
+"""Request and response schemas of POST /funnel/conversion."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from signup_sync.events.schemas import Text, check_occurred_at
+from signup_sync.leads.identity import validate_normalised_email
+from signup_sync.vocabulary import SourceType
+
+
+def _currency(value: str | None) -> str | None:
+    if value is None:
+        return None
+    code = value.upper()
+    if len(code) != 3 or not code.isalpha():
+        raise ValueError("must be a three-letter ISO 4217 code such as USD")
+    return code
+
+
+class ConversionIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "test@example.com",
+                    "user_id": "user_123",
+                    "conversion_type": "signup",
+                    "value": "49.00",
+                    "currency": "USD",
+                }
+            ]
+        },
+    )
+
+    email: Annotated[str, Field(max_length=320), AfterValidator(validate_normalised_email)]
+    user_id: Annotated[Text, Field(default=None, max_length=255)] = None
+    conversion_type: Annotated[
+        str, Field(default="signup", min_length=1, max_length=64, pattern=r"^[a-z0-9_.:-]+$")
+    ] = "signup"
+    value: Annotated[
+        Decimal | None, Field(default=None, ge=0, le=Decimal("999999999999.99"), decimal_places=2)
+    ] = None
+    currency: Annotated[Text, AfterValidator(_currency)] = None
+    converted_at: datetime | None = Field(default=None, description="ISO 8601; default now")
+    lookback_days: int = Field(default=90, ge=1, le=3650)
+    source_type: SourceType = Field(
+        default=SourceType.DIRECT_SIGNUP,
+        description="source of the stored `converted` event",
+    )
+
+    @field_validator("converted_at")
+    @classmethod
+    def _converted_at(cls, value: datetime | None) -> datetime | None:
+        return check_occurred_at(value)
+
+
+class Touch(BaseModel):
+    event_id: int
+    source_type: str
+    event_type: str
+    occurred_at: datetime
+    utm_source: str | None
+    utm_medium: str | None
+    utm_campaign: str | None
+    utm_term: str | None
+    utm_content: str | None
+
+
+class ConversionOut(BaseModel):
+    conversion_id: int
+    lead_id: int
+    user_id: str | None
+    email: str
+    conversion_type: str
+    value: Decimal | None
+    currency: str | None
+    converted_at: datetime
+    first_touch_source_type: str | None
+    first_touch_at: datetime | None
+    last_touch_source_type: str | None
+    last_touch_at: datetime | None
+    days_to_conversion: int | None
+    total_touchpoints: int
+    first_touch: Touch | None
+    last_touch: Touch | None
+    duplicate: bool
+    message: str

@@ -1,0 +1,138 @@
+"""Bulk write paths, one function each, with the per-dialect detail kept inside."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table, and_, case, literal_column, or_, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signup_sync.db.models import FunnelEvent, Lead
+
+LEAD_KEY_COLUMNS = {"email": Lead.email, "phone": Lead.phone_e164}
+
+
+@dataclass(frozen=True, slots=True)
+class LeadRef:
+    id: int
+    created: bool
+
+
+def _later(new: Any, old: Any) -> ColumnElement[Any]:
+    return case((new > old, new), else_=old)
+
+
+def _earlier_nullable(new: Any, old: Any) -> ColumnElement[Any]:
+    # LEAST ignores NULL on PostgreSQL but SQLite's min() returns NULL: spell it out.
+    return case((old.is_(None), new), (new.is_(None), old), (new < old, new), else_=old)
+
+
+def _lead_upsert_set(excluded: Any) -> dict[str, Any]:
+    t = Lead.__table__.c
+    earlier = excluded.first_seen_at < t.first_seen_at
+    touch = {
+        name: case((earlier, getattr(excluded, name)), else_=getattr(t, name))
+        for name in (
+            "first_touch_source_type",
+            "first_touch_utm_source",
+            "first_touch_utm_medium",
+            "first_touch_utm_campaign",
+        )
+    }
+    return {
+        "first_name": case((t.first_name.is_(None), excluded.first_name), else_=t.first_name),
+        "last_name": case((t.last_name.is_(None), excluded.last_name), else_=t.last_name),
+        "company": case((t.company.is_(None), excluded.company), else_=t.company),
+        "phone": case((t.phone.is_(None), excluded.phone), else_=t.phone),
+        "stage": _later(excluded.stage, t.stage),
+        "first_seen_at": case((earlier, excluded.first_seen_at), else_=t.first_seen_at),
+        "last_seen_at": _later(excluded.last_seen_at, t.last_seen_at),
+        "converted_at": _earlier_nullable(excluded.converted_at, t.converted_at),
+        "updated_at": excluded.updated_at,
+        **touch,
+    }
+
+
+async def upsert_leads(
+    session: AsyncSession, key: str, rows: Sequence[dict[str, Any]]
+) -> dict[str, LeadRef]:
+    """Insert or merge leads keyed by ``key`` (``email`` or ``phone``) in one statement.
+
+    Returns each key value's lead id and whether this statement created it.
+    """
+    if not rows:
+        return {}
+    key_column = LEAD_KEY_COLUMNS[key]
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(Lead).values(list(rows))
+        # xmax is 0 only on a freshly inserted tuple: the standard "was it an insert" test.
+        created_col = (literal_column("xmax") == 0).label("created")
+        existing: set[str] | None = None
+    else:
+        stmt = sqlite.insert(Lead).values(list(rows))
+        created_col = literal_column("0").label("created")
+        # SQLite writes are serialised by the single connection, so a pre-read is exact.
+        values = [row[key_column.key] for row in rows]
+        found = await session.execute(select(key_column).where(key_column.in_(values)))
+        existing = {value for value in found.scalars() if value is not None}
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[key_column.key], set_=_lead_upsert_set(stmt.excluded)
+    ).returning(Lead.id, key_column, created_col)
+    result = await session.execute(stmt)
+    refs: dict[str, LeadRef] = {}
+    for lead_id, key_value, created in result.all():
+        was_created = bool(created) if existing is None else key_value not in existing
+        refs[key_value] = LeadRef(id=lead_id, created=was_created)
+    return refs
+
+
+async def insert_events(
+    session: AsyncSession, rows: Sequence[dict[str, Any]]
+) -> list[tuple[int, Any]]:
+    """Insert events in one round trip; ids and created_at come back in input order.
+
+    A unique-key collision (a concurrent writer stored the same event first) raises
+    IntegrityError: the caller's unit of work retries and then sees a duplicate.
+    """
+    if not rows:
+        return []
+    # Core insert on the table: rows use column names (``metadata``), not attribute names.
+    stmt = (
+        cast(Table, FunnelEvent.__table__)
+        .insert()
+        .returning(FunnelEvent.id, FunnelEvent.created_at, sort_by_parameter_order=True)
+    )
+    result = await session.execute(stmt, list(rows))
+    return [(row[0], row[1]) for row in result.all()]
+
+
+def existing_events_clause(
+    external_keys: Sequence[tuple[str, str, str]], idempotency_keys: Sequence[str]
+) -> ColumnElement[bool] | None:
+    """WHERE clause that finds already-stored events by external key or Idempotency-Key."""
+    clauses: list[ColumnElement[bool]] = []
+    if external_keys:
+        if len(external_keys) == 1:
+            source_type, external_id, event_type = external_keys[0]
+            clauses.append(
+                and_(
+                    FunnelEvent.source_type == source_type,
+                    FunnelEvent.external_id == external_id,
+                    FunnelEvent.event_type == event_type,
+                )
+            )
+        else:
+            clauses.append(
+                tuple_(
+                    FunnelEvent.source_type, FunnelEvent.external_id, FunnelEvent.event_type
+                ).in_(list(external_keys))
+            )
+    if idempotency_keys:
+        clauses.append(FunnelEvent.idempotency_key.in_(list(idempotency_keys)))
+    if not clauses:
+        return None
+    return or_(*clauses)

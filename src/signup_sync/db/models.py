@@ -1,0 +1,184 @@
+"""SQLAlchemy models of the funnel tables (the schema itself lives in the Alembic migrations)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from signup_sync.db.types import BigId, JSONDoc, UTCDateTime, utcnow
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class FunnelSource(Base):
+    """A configured source: its type, non-secret config, schedule, cursor and sync lease."""
+
+    __tablename__ = "funnel_sources"
+    __table_args__ = (UniqueConstraint("source_type", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source_type: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    schedule: Mapped[str | None] = mapped_column(String(100))
+    config: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    cursor: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_sync_status: Mapped[str | None] = mapped_column(String(16))
+    total_leads_captured: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_sync_log_id: Mapped[int | None] = mapped_column(BigId)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Lead(Base):
+    """One person, keyed by normalised email (or, for phone-only buyers, by E.164 phone)."""
+
+    __tablename__ = "funnel_leads"
+    __table_args__ = (
+        Index(None, "first_seen_at"),
+        Index(None, "first_touch_source_type", "first_seen_at"),
+        Index(None, "first_touch_utm_campaign", "first_seen_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(64))
+    phone_e164: Mapped[str | None] = mapped_column(String(20), unique=True)
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    company: Mapped[str | None] = mapped_column(String(200))
+    stage: Mapped[int] = mapped_column(SmallInteger)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_touch_source_type: Mapped[str | None] = mapped_column(String(32))
+    first_touch_utm_source: Mapped[str | None] = mapped_column(String(255))
+    first_touch_utm_medium: Mapped[str | None] = mapped_column(String(255))
+    first_touch_utm_campaign: Mapped[str | None] = mapped_column(String(255))
+    converted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FunnelEvent(Base):
+    """A touchpoint: one thing one lead did, from one source, at one time."""
+
+    __tablename__ = "funnel_events"
+    __table_args__ = (
+        UniqueConstraint("source_type", "external_id", "event_type"),
+        Index(None, "lead_id", "occurred_at"),
+        Index(None, "occurred_at", "event_type"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("funnel_leads.id", ondelete="CASCADE"))
+    source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("funnel_sources.id", ondelete="SET NULL")
+    )
+    source_type: Mapped[str] = mapped_column(String(32))
+    event_type: Mapped[str] = mapped_column(String(32))
+    stage: Mapped[int] = mapped_column(SmallInteger)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    utm_source: Mapped[str | None] = mapped_column(String(255))
+    utm_medium: Mapped[str | None] = mapped_column(String(255))
+    utm_campaign: Mapped[str | None] = mapped_column(String(255))
+    utm_term: Mapped[str | None] = mapped_column(String(255))
+    utm_content: Mapped[str | None] = mapped_column(String(255))
+    referrer: Mapped[str | None] = mapped_column(Text)
+    landing_page: Mapped[str | None] = mapped_column(Text)
+    gclid: Mapped[str | None] = mapped_column(String(255))
+    fbclid: Mapped[str | None] = mapped_column(String(255))
+    msclkid: Mapped[str | None] = mapped_column(String(255))
+    event_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONDoc)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FunnelConversion(Base):
+    """A lead's conversion with its attribution frozen at conversion time."""
+
+    __tablename__ = "funnel_conversions"
+    __table_args__ = (
+        UniqueConstraint("lead_id", "conversion_type"),
+        Index(None, "converted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("funnel_leads.id", ondelete="CASCADE"))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    conversion_type: Mapped[str] = mapped_column(String(64))
+    value: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    converted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lookback_days: Mapped[int] = mapped_column(Integer)
+    converted_event_id: Mapped[int | None] = mapped_column(BigId)
+    first_touch_event_id: Mapped[int | None] = mapped_column(BigId)
+    first_touch_source_type: Mapped[str | None] = mapped_column(String(32))
+    first_touch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_touch_event_id: Mapped[int | None] = mapped_column(BigId)
+    last_touch_source_type: Mapped[str | None] = mapped_column(String(32))
+    last_touch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    days_to_conversion: Mapped[int | None] = mapped_column(Integer)
+    total_touchpoints: Mapped[int] = mapped_column(Integer, default=0)
+    attribution: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FunnelSyncLog(Base):
+    """One run of one source's sync, from `running` to success / partial / failed."""
+
+    __tablename__ = "funnel_sync_logs"
+    __table_args__ = (
+        Index(None, "source_type", "started_at"),
+        Index(None, "source_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("funnel_sources.id", ondelete="SET NULL")
+    )
+    source_type: Mapped[str] = mapped_column(String(32))
+    source_name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[str] = mapped_column(String(16), default="api")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    leads_processed: Mapped[int] = mapped_column(Integer, default=0)
+    leads_created: Mapped[int] = mapped_column(Integer, default=0)
+    leads_updated: Mapped[int] = mapped_column(Integer, default=0)
+    leads_skipped: Mapped[int] = mapped_column(Integer, default=0)
+    errors_count: Mapped[int] = mapped_column(Integer, default=0)
+    error_messages: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
+    summary: Mapped[str | None] = mapped_column(Text)
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)

@@ -1,0 +1,1 @@
+"""Funnel events: validation, the normalised record, and ingestion into leads and events."""

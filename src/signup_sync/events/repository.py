@@ -1,0 +1,72 @@
+"""Queries over funnel events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signup_sync.db.bulk import existing_events_clause
+from signup_sync.db.models import FunnelEvent, Lead
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    id: int
+    lead_id: int
+    source_type: str
+    event_type: str
+    stage: int
+    occurred_at: datetime
+    created_at: datetime
+    external_id: str | None
+    idempotency_key: str | None
+    email: str | None
+
+
+async def find_existing(
+    session: AsyncSession,
+    external_keys: Sequence[tuple[str, str, str]],
+    idempotency_keys: Sequence[str],
+) -> list[StoredEvent]:
+    """Events already stored under any of these external keys or Idempotency-Keys."""
+    where = existing_events_clause(external_keys, idempotency_keys)
+    if where is None:
+        return []
+    rows = await session.execute(
+        select(
+            FunnelEvent.id,
+            FunnelEvent.lead_id,
+            FunnelEvent.source_type,
+            FunnelEvent.event_type,
+            FunnelEvent.stage,
+            FunnelEvent.occurred_at,
+            FunnelEvent.created_at,
+            FunnelEvent.external_id,
+            FunnelEvent.idempotency_key,
+            Lead.email,
+        )
+        .join(Lead, Lead.id == FunnelEvent.lead_id)
+        .where(where)
+    )
+    return [StoredEvent(**row._mapping) for row in rows.all()]
+
+
+async def touchpoints(
+    session: AsyncSession, lead_id: int, since: datetime, until: datetime, exclude_type: str
+) -> list[FunnelEvent]:
+    """A lead's events in [since, until], oldest first, ties broken by id (arrival order)."""
+    rows = await session.execute(
+        select(FunnelEvent)
+        .where(
+            FunnelEvent.lead_id == lead_id,
+            FunnelEvent.occurred_at >= since,
+            FunnelEvent.occurred_at <= until,
+            FunnelEvent.event_type != exclude_type,
+        )
+        .order_by(FunnelEvent.occurred_at, FunnelEvent.id)
+    )
+    return list(rows.scalars())

@@ -1,0 +1,210 @@
+"""Request and response schemas of the event endpoints."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from signup_sync.events.records import EventRecord
+from signup_sync.leads.identity import validate_normalised_email
+from signup_sync.vocabulary import EventType, SourceType
+
+MAX_METADATA_BYTES = 16 * 1024
+MAX_METADATA_DEPTH = 8
+# Clocks disagree; a day of future is tolerated, more is a client bug.
+MAX_FUTURE_SKEW = timedelta(days=1)
+
+
+def _blank_to_none(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def _lower(value: str | None) -> str | None:
+    return value.lower() if value is not None else None
+
+
+Text = Annotated[str | None, BeforeValidator(_blank_to_none)]
+Name = Annotated[str | None, BeforeValidator(_blank_to_none), Field(default=None, max_length=200)]
+Utm = Annotated[
+    str | None,
+    BeforeValidator(_blank_to_none),
+    AfterValidator(_lower),
+    Field(default=None, max_length=255),
+]
+ClickId = Annotated[
+    str | None, BeforeValidator(_blank_to_none), Field(default=None, max_length=255)
+]
+Url = Annotated[str | None, BeforeValidator(_blank_to_none), Field(default=None, max_length=2048)]
+
+
+def as_utc(value: datetime) -> datetime:
+    """A naive time is UTC; an aware one is converted to UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _depth(value: Any, level: int = 1) -> int:
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level)
+    return level - 1 if level > 1 else level
+
+
+def check_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Cap the size and nesting of free-form metadata."""
+    if value is None:
+        return None
+    size = len(orjson.dumps(value))
+    if size > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata is {size} bytes; at most {MAX_METADATA_BYTES} are allowed")
+    if _depth(value) > MAX_METADATA_DEPTH:
+        raise ValueError(f"metadata nests deeper than {MAX_METADATA_DEPTH} levels")
+    return value
+
+
+def check_occurred_at(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    value = as_utc(value)
+    if value > datetime.now(UTC) + MAX_FUTURE_SKEW:
+        raise ValueError("is more than a day in the future")
+    if value.year < 2000:
+        raise ValueError("is before the year 2000")
+    return value
+
+
+class EventIn(BaseModel):
+    """One funnel event as a client sends it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "source_type": "easyappointments",
+                    "event_type": "appointment_booked",
+                    "email": "test@example.com",
+                    "first_name": "John",
+                    "last_name": "Doe",
+                    "external_id": "ea-appointment-1287",
+                    "utm_source": "newsletter",
+                    "utm_campaign": "spring-launch",
+                }
+            ]
+        },
+    )
+
+    source_type: SourceType
+    event_type: EventType
+    email: Annotated[str, Field(max_length=320), AfterValidator(validate_normalised_email)]
+    first_name: Name = None
+    last_name: Name = None
+    phone: Annotated[Text, Field(default=None, max_length=64)] = None
+    company: Name = None
+    occurred_at: datetime | None = Field(
+        default=None, description="ISO 8601; default now; a time without offset is UTC"
+    )
+    external_id: Annotated[Text, Field(default=None, max_length=255)] = None
+    utm_source: Utm = None
+    utm_medium: Utm = None
+    utm_campaign: Utm = None
+    utm_term: Utm = None
+    utm_content: Utm = None
+    referrer: Url = None
+    landing_page: Url = None
+    gclid: ClickId = None
+    fbclid: ClickId = None
+    msclkid: ClickId = None
+    metadata: dict[str, Any] | None = Field(
+        default=None, description=f"a JSON object of at most {MAX_METADATA_BYTES} bytes"
+    )
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _occurred_at(cls, value: datetime | None) -> datetime | None:
+        return check_occurred_at(value)
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return check_metadata(value)
+
+
+class EventOut(BaseModel):
+    """What the service stored (or had already stored) for one event."""
+
+    event_id: int
+    lead_id: int
+    source_type: SourceType
+    event_type: EventType
+    stage: int
+    email: str | None
+    occurred_at: datetime
+    created_at: datetime
+    duplicate: bool
+    message: str
+
+
+class BatchIn(BaseModel):
+    """Up to the configured maximum of events, written in one transaction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[dict[str, Any]] = Field(
+        description="each item has the fields of POST /funnel/event; checked one by one"
+    )
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class BatchItemOut(BaseModel):
+    index: int
+    status: Literal["accepted", "duplicate", "rejected"]
+    event_id: int | None = None
+    lead_id: int | None = None
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+class BatchOut(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[BatchItemOut]
+
+
+def to_record(data: EventIn, *, idempotency_key: str | None = None) -> EventRecord:
+    """The validated request as the record ingestion stores (time defaults to now)."""
+    return EventRecord(
+        source_type=data.source_type.value,
+        event_type=data.event_type.value,
+        occurred_at=data.occurred_at or datetime.now(UTC),
+        email=data.email,
+        first_name=data.first_name,
+        last_name=data.last_name,
+        phone=data.phone,
+        company=data.company,
+        external_id=data.external_id,
+        idempotency_key=idempotency_key,
+        utm_source=data.utm_source,
+        utm_medium=data.utm_medium,
+        utm_campaign=data.utm_campaign,
+        utm_term=data.utm_term,
+        utm_content=data.utm_content,
+        referrer=data.referrer,
+        landing_page=data.landing_page,
+        gclid=data.gclid,
+        fbclid=data.fbclid,
+        msclkid=data.msclkid,
+        metadata=data.metadata,
+    )

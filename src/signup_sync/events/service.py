@@ -1,0 +1,210 @@
+"""Ingestion: turn validated event records into leads and events, idempotently, in bulk."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signup_sync.db.bulk import LeadRef, insert_events, upsert_leads
+from signup_sync.db.types import utcnow
+from signup_sync.events.records import EventRecord
+from signup_sync.events.repository import StoredEvent, find_existing
+from signup_sync.vocabulary import EventType
+
+# Rows per statement: keeps SQLite under its bound-parameter limit and statements reasonable.
+CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    status: Literal["accepted", "duplicate"]
+    event_id: int
+    lead_id: int
+    lead_created: bool
+    occurred_at: datetime
+    created_at: datetime
+    source_type: str
+    event_type: str
+    stage: int
+    email: str | None
+
+
+def _duplicate(stored: StoredEvent) -> IngestOutcome:
+    return IngestOutcome(
+        status="duplicate",
+        event_id=stored.id,
+        lead_id=stored.lead_id,
+        lead_created=False,
+        occurred_at=stored.occurred_at,
+        created_at=stored.created_at,
+        source_type=stored.source_type,
+        event_type=stored.event_type,
+        stage=stored.stage,
+        email=stored.email,
+    )
+
+
+def lead_row(records: Sequence[EventRecord], now: datetime) -> dict[str, Any]:
+    """Fold one person's new records (oldest first) into the values of their lead row."""
+    first = records[0]
+
+    def first_value(name: str) -> Any:
+        return next((getattr(r, name) for r in records if getattr(r, name)), None)
+
+    converted = [r.occurred_at for r in records if r.event_type == EventType.CONVERTED]
+    return {
+        "email": first_value("email"),
+        "phone": first_value("phone"),
+        "phone_e164": first_value("phone_e164"),
+        "first_name": first_value("first_name"),
+        "last_name": first_value("last_name"),
+        "company": first_value("company"),
+        "stage": max(r.stage for r in records),
+        "first_seen_at": first.occurred_at,
+        "last_seen_at": max(r.occurred_at for r in records),
+        "first_touch_source_type": first.source_type,
+        "first_touch_utm_source": first.utm_source,
+        "first_touch_utm_medium": first.utm_medium,
+        "first_touch_utm_campaign": first.utm_campaign,
+        "converted_at": min(converted) if converted else None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def event_row(record: EventRecord, lead_id: int, now: datetime) -> dict[str, Any]:
+    return {
+        "lead_id": lead_id,
+        "source_id": record.source_id,
+        "source_type": record.source_type,
+        "event_type": record.event_type,
+        "stage": record.stage,
+        "occurred_at": record.occurred_at,
+        "external_id": record.external_id,
+        "idempotency_key": record.idempotency_key,
+        "utm_source": record.utm_source,
+        "utm_medium": record.utm_medium,
+        "utm_campaign": record.utm_campaign,
+        "utm_term": record.utm_term,
+        "utm_content": record.utm_content,
+        "referrer": record.referrer,
+        "landing_page": record.landing_page,
+        "gclid": record.gclid,
+        "fbclid": record.fbclid,
+        "msclkid": record.msclkid,
+        "metadata": record.metadata,
+        "created_at": now,
+    }
+
+
+async def ingest(session: AsyncSession, records: Sequence[EventRecord]) -> list[IngestOutcome]:
+    """Store new events and merge their leads; report stored ones as duplicates.
+
+    A constant number of statements per call (per chunk of rows), whatever the table
+    sizes: one lookup, one lead upsert per key kind, one event insert. Does not commit.
+    """
+    outcomes: list[IngestOutcome | None] = [None] * len(records)
+    for start in range(0, len(records), CHUNK):
+        chunk = records[start : start + CHUNK]
+        for offset, outcome in enumerate(await _ingest_chunk(session, chunk)):
+            outcomes[start + offset] = outcome
+    return [o for o in outcomes if o is not None]
+
+
+async def _ingest_chunk(
+    session: AsyncSession, records: Sequence[EventRecord]
+) -> list[IngestOutcome]:
+    now = utcnow()
+    external = {k for r in records if (k := r.external_key) is not None}
+    idem = {r.idempotency_key for r in records if r.idempotency_key}
+    stored = await find_existing(session, sorted(external), sorted(idem))
+    by_external = {(s.source_type, s.external_id, s.event_type): s for s in stored}
+    by_idem = {s.idempotency_key: s for s in stored if s.idempotency_key}
+
+    # Decide, in input order, which records are new and which repeat a stored or earlier one.
+    new_index: list[int] = []
+    repeats: dict[int, int] = {}  # record index -> index of the earlier record it repeats
+    seen_external: dict[tuple[str, str, str], int] = {}
+    seen_idem: dict[str, int] = {}
+    outcomes: list[IngestOutcome | None] = [None] * len(records)
+    for i, record in enumerate(records):
+        key = record.external_key
+        hit = (by_idem.get(record.idempotency_key) if record.idempotency_key else None) or (
+            by_external.get(key) if key else None
+        )
+        if hit is not None:
+            outcomes[i] = _duplicate(hit)
+            continue
+        earlier = seen_idem.get(record.idempotency_key) if record.idempotency_key else None
+        if earlier is None and key is not None:
+            earlier = seen_external.get(key)
+        if earlier is not None:
+            repeats[i] = earlier
+            continue
+        if key is not None:
+            seen_external[key] = i
+        if record.idempotency_key:
+            seen_idem[record.idempotency_key] = i
+        new_index.append(i)
+
+    lead_refs = await _upsert_leads_for(session, [records[i] for i in new_index], now)
+    rows = []
+    for i in new_index:
+        kind, value = records[i].lead_key
+        rows.append(event_row(records[i], lead_refs[(kind, value)].id, now))
+    inserted = await insert_events(session, rows)
+
+    created_once: set[tuple[str, str]] = set()
+    for i, (event_id, created_at), row in zip(new_index, inserted, rows, strict=True):
+        record = records[i]
+        lead_key = record.lead_key
+        ref = lead_refs[lead_key]
+        # A new lead is "created" by its first event only; later ones in the batch update it.
+        lead_created = ref.created and lead_key not in created_once
+        created_once.add(lead_key)
+        outcomes[i] = IngestOutcome(
+            status="accepted",
+            event_id=event_id,
+            lead_id=row["lead_id"],
+            lead_created=lead_created,
+            occurred_at=record.occurred_at,
+            created_at=created_at,
+            source_type=record.source_type,
+            event_type=record.event_type,
+            stage=record.stage,
+            email=record.email,
+        )
+    for i, earlier in repeats.items():
+        first = outcomes[earlier]
+        assert first is not None
+        outcomes[i] = IngestOutcome(
+            status="duplicate",
+            event_id=first.event_id,
+            lead_id=first.lead_id,
+            lead_created=False,
+            occurred_at=first.occurred_at,
+            created_at=first.created_at,
+            source_type=first.source_type,
+            event_type=first.event_type,
+            stage=first.stage,
+            email=first.email,
+        )
+    return [o for o in outcomes if o is not None]
+
+
+async def _upsert_leads_for(
+    session: AsyncSession, records: Sequence[EventRecord], now: datetime
+) -> dict[tuple[str, str], LeadRef]:
+    groups: dict[tuple[str, str], list[EventRecord]] = {}
+    for record in sorted(records, key=lambda r: r.occurred_at):  # stable: ties keep input order
+        groups.setdefault(record.lead_key, []).append(record)
+    refs: dict[tuple[str, str], LeadRef] = {}
+    for kind in ("email", "phone"):
+        rows = [lead_row(group, now) for (k, _), group in groups.items() if k == kind]
+        for value, ref in (await upsert_leads(session, kind, rows)).items():
+            refs[(kind, value)] = ref
+    return refs

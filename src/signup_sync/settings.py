@@ -1,0 +1,148 @@
+"""Service settings, read from the environment once, by whoever builds the app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SQLITE_FILE = "signup_sync.db"
+
+
+class SettingsError(Exception):
+    """A bad environment value; the message names the variable and the problem in one line."""
+
+
+def _split_csv(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list | tuple):
+        return [str(part).strip() for part in value if str(part).strip()]
+    raise ValueError("expected a comma-separated list")
+
+
+def normalise_database_url(raw: str | None) -> str:
+    """Turn what a platform hands out into an async SQLAlchemy URL.
+
+    ``postgres://`` and ``postgresql://`` (Railway, Heroku) become ``postgresql+asyncpg://``;
+    libpq's ``sslmode`` becomes asyncpg's ``ssl``; unset means a SQLite file in the working
+    directory.
+    """
+    if raw is None or not raw.strip():
+        return f"sqlite+aiosqlite:///{Path.cwd() / DEFAULT_SQLITE_FILE}"
+    url = raw.strip()
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in ("postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg"):
+        scheme = "postgresql+asyncpg"
+    elif scheme in ("sqlite", "sqlite+pysqlite"):
+        scheme = "sqlite+aiosqlite"
+    if scheme not in ("postgresql+asyncpg", "sqlite+aiosqlite"):
+        raise ValueError(
+            f"unsupported scheme {parts.scheme!r}; use postgresql://user:pw@host:port/db "
+            "or sqlite:///path"
+        )
+    if scheme == "postgresql+asyncpg":
+        if not parts.hostname and not parts.path.strip("/"):
+            raise ValueError("a PostgreSQL URL needs a host or a database name")
+        query = []
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key == "sslmode":
+                key = "ssl"
+            query.append((key, value))
+        parts = parts._replace(query=urlencode(query))
+    return urlunsplit(parts._replace(scheme=scheme))
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, extra="ignore", populate_by_name=True
+    )
+
+    database_url: str = Field(
+        default="",
+        validation_alias="ENGARDE_DATABASE_URL",
+        description="postgresql://user:pw@host:port/db; unset = SQLite file in the cwd",
+    )
+    service_tokens: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="SIGNUP_SYNC_SERVICE_TOKEN"
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="CORS_ORIGINS"
+    )
+    port: int = Field(default=8001, ge=1, le=65535, validation_alias="PORT")
+    host: str = Field(default="0.0.0.0", validation_alias="HOST")  # noqa: S104 - a service listens on all interfaces by design
+    log_level: str = Field(default="info", validation_alias="LOG_LEVEL")
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, validation_alias="MAX_BODY_BYTES")
+    max_batch_events: int = Field(default=1000, ge=1, le=10000, validation_alias="MAX_BATCH_EVENTS")
+    max_metadata_bytes: int = Field(
+        default=16 * 1024, ge=256, validation_alias="MAX_METADATA_BYTES"
+    )
+    db_pool_size: int = Field(default=10, ge=1, le=200, validation_alias="DB_POOL_SIZE")
+    db_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=120, validation_alias="DB_TIMEOUT_SECONDS"
+    )
+    health_timeout_seconds: float = Field(
+        default=2.0, gt=0, le=60, validation_alias="HEALTH_TIMEOUT_SECONDS"
+    )
+    auto_migrate: bool | None = Field(default=None, validation_alias="AUTO_MIGRATE")
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, value: Any) -> str:
+        return normalise_database_url(value if isinstance(value, str) else None)
+
+    @field_validator("service_tokens", "cors_origins", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> list[str]:
+        return _split_csv(value)
+
+    @field_validator("service_tokens")
+    @classmethod
+    def _tokens(cls, value: list[str]) -> list[str]:
+        for token in value:
+            if len(token) < 8:
+                raise ValueError("each token must be at least 8 characters")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.lower()
+        if level not in ("critical", "error", "warning", "info", "debug"):
+            raise ValueError("must be one of critical, error, warning, info, debug")
+        return level
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def should_auto_migrate(self) -> bool:
+        """The embedded default upgrades itself; PostgreSQL does only when asked."""
+        return self.auto_migrate if self.auto_migrate is not None else self.is_sqlite
+
+
+_ALIASES = {
+    name: (field.validation_alias if isinstance(field.validation_alias, str) else name)
+    for name, field in Settings.model_fields.items()
+}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment; raise SettingsError with one line naming the bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = first["loc"][0] if first["loc"] else "?"
+        variable = _ALIASES.get(str(loc), str(loc)).upper()
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"{variable}: {message}") from None
