@@ -38,24 +38,23 @@ def normalise_database_url(raw: str | None) -> str:
     url = raw.strip()
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
+    if scheme in ("sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"):
+        # urlunsplit would drop the empty host of sqlite:////abs/path, so edit the text.
+        return "sqlite+aiosqlite:" + url.split(":", 1)[1]
     if scheme in ("postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg"):
         scheme = "postgresql+asyncpg"
-    elif scheme in ("sqlite", "sqlite+pysqlite"):
-        scheme = "sqlite+aiosqlite"
-    if scheme not in ("postgresql+asyncpg", "sqlite+aiosqlite"):
+    if scheme != "postgresql+asyncpg":
         raise ValueError(
             f"unsupported scheme {parts.scheme!r}; use postgresql://user:pw@host:port/db "
             "or sqlite:///path"
         )
-    if scheme == "postgresql+asyncpg":
-        if not parts.hostname and not parts.path.strip("/"):
-            raise ValueError("a PostgreSQL URL needs a host or a database name")
-        query = []
-        for key, value in parse_qsl(parts.query, keep_blank_values=True):
-            if key == "sslmode":
-                key = "ssl"
-            query.append((key, value))
-        parts = parts._replace(query=urlencode(query))
+    if not parts.hostname and not parts.path.strip("/"):
+        raise ValueError("a PostgreSQL URL needs a host or a database name")
+    query = [
+        ("ssl" if key == "sslmode" else key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    parts = parts._replace(query=urlencode(query))
     return urlunsplit(parts._replace(scheme=scheme))
 
 
