@@ -1,0 +1,10 @@
+"""Connectors, one module per source, and the registry the sync engine reads.
+
+Adding a source = one new module here + one line in REGISTRY.
+"""
+
+from __future__ import annotations
+
+from signup_sync.sources.base import Connector
+
+REGISTRY: dict[str, type[Connector]] = {}

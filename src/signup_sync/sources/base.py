@@ -1,0 +1,102 @@
+"""What a connector is: a config model, a stream of pages, and a record-to-events mapping.
+
+A connector only knows its API. It never touches the database: the sync engine
+(``signup_sync.sync``) hands it a ``SourceContext``, reads ``Page``s from ``pages()``,
+maps every record with ``map_record`` and commits each page's events together with
+``Page.cursor``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from signup_sync.events.records import EventRecord
+
+
+class SourceConfig(BaseModel):
+    """Base of every connector's non-secret config (stored in ``funnel_sources.config``).
+
+    Secrets are never stored: a config names the environment variables that hold them
+    (fields ending in ``_env``), and the engine resolves them into ``SourceContext.secrets``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    def secret_env_names(self) -> dict[str, str]:
+        """``{secret name: environment variable}`` for every ``*_env`` field that is set."""
+        return {
+            name.removesuffix("_env"): value
+            for name, value in self.model_dump().items()
+            if name.endswith("_env") and isinstance(value, str) and value
+        }
+
+
+@dataclass(slots=True)
+class RetryPolicy:
+    """Bounded retries: attempts and total time. Tests set ``wait_scale=0`` for no sleeping."""
+
+    attempts: int = 5
+    max_total_seconds: float = 300.0
+    base_seconds: float = 1.0
+    max_backoff_seconds: float = 60.0
+    max_retry_after_seconds: float = 900.0
+    wait_scale: float = 1.0
+    timeout_seconds: float = 30.0
+
+
+@dataclass(slots=True)
+class SourceContext:
+    """Everything one run of one connector may know."""
+
+    source_id: int
+    source_type: str
+    name: str
+    config: SourceConfig
+    secrets: Mapping[str, str]
+    cursor: Mapping[str, Any] | None
+    run_started_at: datetime
+    since: datetime | None = None
+    until: datetime | None = None
+    force: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Injected by tests to serve fake APIs in-process; None means real HTTP.
+    transport: httpx.AsyncBaseTransport | None = None
+    # Connectors that read a file (Posh.VIP export, CSV) get its bytes here when uploaded.
+    upload: bytes | None = None
+
+
+@dataclass(slots=True)
+class Page:
+    """One page of raw source records and the cursor to store once they are committed.
+
+    ``cursor`` None means "leave the stored cursor as it is".
+    """
+
+    records: list[Any]
+    cursor: dict[str, Any] | None = None
+    label: str = ""
+
+
+class Connector(Protocol):
+    """One source's API. Implementations are plain classes registered in ``sources.REGISTRY``."""
+
+    source_type: ClassVar[str]
+    config_model: ClassVar[type[SourceConfig]]
+
+    def __init__(self, ctx: SourceContext) -> None: ...
+
+    def pages(self) -> AsyncIterator[Page]:
+        """Yield pages in order; resume from ``ctx.cursor`` unless ``ctx.force``."""
+        ...
+
+    def map_record(self, record: Any) -> list[EventRecord]:
+        """Turn one raw record into zero or more events; raise SkipRecord(reason) if unusable."""
+        ...
+
+    async def aclose(self) -> None: ...
