@@ -162,14 +162,12 @@ class SourceHttp:
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             raise RetriableSourceError(f"{what}: {type(exc).__name__}") from None
 
-    async def request(
-        self, method: str, url: str, *, what: str = "", **kwargs: Any
-    ) -> tuple[httpx.Response, bytes]:
-        """Send with retries; returns the final response and its body."""
-        what = what or f"{method} {url}"
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.policy.attempts)
-            | stop_after_delay(self.policy.max_total_seconds),
+    def _retrying(self, what: str) -> AsyncRetrying:
+        return AsyncRetrying(
+            stop=(
+                stop_after_attempt(self.policy.attempts)
+                | stop_after_delay(self.policy.max_total_seconds)
+            ),
             wait=_Wait(self.policy),
             retry=retry_if_exception_type(RetriableSourceError),
             reraise=True,
@@ -180,30 +178,25 @@ class SourceHttp:
                 error=str(state.outcome.exception()) if state.outcome else None,
             ),
         )
-        async for attempt in retrying:
+
+    async def request(
+        self, method: str, url: str, *, what: str = "", **kwargs: Any
+    ) -> tuple[httpx.Response, bytes]:
+        """Send with retries; returns the final response and its body."""
+        what = what or f"{method} {url}"
+        async for attempt in self._retrying(what):
             with attempt:
                 return await self._once(method, url, what, **kwargs)
         raise AssertionError("unreachable")
 
     async def get_json(self, url: str, *, what: str = "", **kwargs: Any) -> Any:
-        """GET and decode JSON; a body that is not JSON is a retriable malformed page."""
+        """GET and decode JSON with retries; a body that is not JSON is a malformed page."""
         what = what or f"GET {url}"
-
-        async def fetch() -> Any:
-            _, body = await self._once("GET", url, what, **kwargs)
-            try:
-                return orjson.loads(body)
-            except orjson.JSONDecodeError:
-                raise RetriableSourceError(f"{what}: malformed page (not valid JSON)") from None
-
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.policy.attempts)
-            | stop_after_delay(self.policy.max_total_seconds),
-            wait=_Wait(self.policy),
-            retry=retry_if_exception_type(RetriableSourceError),
-            reraise=True,
-        )
-        async for attempt in retrying:
+        async for attempt in self._retrying(what):
             with attempt:
-                return await fetch()
+                _, body = await self._once("GET", url, what, **kwargs)
+                try:
+                    return orjson.loads(body)
+                except orjson.JSONDecodeError:
+                    raise RetriableSourceError(f"{what}: malformed page (not valid JSON)") from None
         raise AssertionError("unreachable")
