@@ -69,19 +69,20 @@ def groups_query(cohort: CohortFilter, group_by: str) -> Select[Any]:
     return (
         select(
             column.label("grp"),
-            func.count().label("leads"),
+            _reached(int(Stage.LEAD)).label("leads"),
             _reached(int(Stage.CONVERTED)).label("conversions"),
         )
         .where(*cohort.lead_clauses())
         .group_by(column)
-        .order_by(func.count().desc(), column)
+        .having(_reached(int(Stage.LEAD)) > 0)
+        .order_by(_reached(int(Stage.LEAD)).desc(), column)
     )
 
 
 def event_counts_query(cohort: CohortFilter) -> Select[str, int]:
     return (
         select(FunnelEvent.event_type, func.count())
-        .where(*cohort.event_clauses())
+        .where(FunnelEvent.status == "active", *cohort.event_clauses())
         .group_by(FunnelEvent.event_type)
     )
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, case, literal_column, or_, select, tuple_
+from sqlalchemy import ColumnElement, Table, and_, case, literal_column, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -136,3 +136,14 @@ def existing_events_clause(
     if not clauses:
         return None
     return or_(*clauses)
+
+
+async def update_event_statuses(session: AsyncSession, changes: dict[int, str]) -> None:
+    """Set new statuses on stored events, one statement per distinct status."""
+    by_status: dict[str, list[int]] = {}
+    for event_id, status in changes.items():
+        by_status.setdefault(status, []).append(event_id)
+    for status, ids in by_status.items():
+        await session.execute(
+            update(FunnelEvent).where(FunnelEvent.id.in_(ids)).values(status=status)
+        )

@@ -106,6 +106,8 @@ class FunnelEvent(Base):
     source_type: Mapped[str] = mapped_column(String(32))
     event_type: Mapped[str] = mapped_column(String(32))
     stage: Mapped[int] = mapped_column(SmallInteger)
+    # active | cancelled | refunded ...: only active events move a lead along the funnel.
+    status: Mapped[str] = mapped_column(String(16), default="active")
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     external_id: Mapped[str | None] = mapped_column(String(255))
     idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)

@@ -38,11 +38,19 @@ class EventRecord:
     msclkid: str | None = None
     metadata: dict[str, Any] | None = None
     source_id: int | None = None
+    # "active" events move the lead's stage; "cancelled"/"refunded" ones are kept for the
+    # record but do not count toward stages, first touch or event counts.
+    status: str = "active"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def stage(self) -> int:
         return int(STAGE_OF_EVENT[EventType(self.event_type)])
+
+    @property
+    def counts(self) -> bool:
+        """Whether this event moves its lead along the funnel."""
+        return self.status == "active"
 
     @property
     def lead_key(self) -> tuple[str, str]:

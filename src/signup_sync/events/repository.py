@@ -20,6 +20,7 @@ class StoredEvent:
     source_type: str
     event_type: str
     stage: int
+    status: str
     occurred_at: datetime
     created_at: datetime
     external_id: str | None
@@ -43,6 +44,7 @@ async def find_existing(
             FunnelEvent.source_type,
             FunnelEvent.event_type,
             FunnelEvent.stage,
+            FunnelEvent.status,
             FunnelEvent.occurred_at,
             FunnelEvent.created_at,
             FunnelEvent.external_id,

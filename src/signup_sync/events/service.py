@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signup_sync.db.bulk import LeadRef, insert_events, upsert_leads
+from signup_sync.db.bulk import LeadRef, insert_events, update_event_statuses, upsert_leads
 from signup_sync.db.types import utcnow
 from signup_sync.events.records import EventRecord
 from signup_sync.events.repository import StoredEvent, find_existing
@@ -31,9 +31,11 @@ class IngestOutcome:
     event_type: str
     stage: int
     email: str | None
+    # A duplicate whose status changed (e.g. an attendee who cancelled) was updated in place.
+    changed: bool = False
 
 
-def _duplicate(stored: StoredEvent) -> IngestOutcome:
+def _duplicate(stored: StoredEvent, *, changed: bool = False) -> IngestOutcome:
     return IngestOutcome(
         status="duplicate",
         event_id=stored.id,
@@ -45,17 +47,20 @@ def _duplicate(stored: StoredEvent) -> IngestOutcome:
         event_type=stored.event_type,
         stage=stored.stage,
         email=stored.email,
+        changed=changed,
     )
 
 
 def lead_row(records: Sequence[EventRecord], now: datetime) -> dict[str, Any]:
     """Fold one person's new records (oldest first) into the values of their lead row."""
-    first = records[0]
+    counting = [r for r in records if r.counts]
+    # A person seen only through cancelled records still gets a lead, at stage 0.
+    first = (counting or list(records))[0]
 
     def first_value(name: str) -> Any:
         return next((getattr(r, name) for r in records if getattr(r, name)), None)
 
-    converted = [r.occurred_at for r in records if r.event_type == EventType.CONVERTED]
+    converted = [r.occurred_at for r in counting if r.event_type == EventType.CONVERTED]
     return {
         "email": first_value("email"),
         "phone": first_value("phone"),
@@ -63,7 +68,7 @@ def lead_row(records: Sequence[EventRecord], now: datetime) -> dict[str, Any]:
         "first_name": first_value("first_name"),
         "last_name": first_value("last_name"),
         "company": first_value("company"),
-        "stage": max(r.stage for r in records),
+        "stage": max((r.stage for r in counting), default=0),
         "first_seen_at": first.occurred_at,
         "last_seen_at": max(r.occurred_at for r in records),
         "first_touch_source_type": first.source_type,
@@ -83,6 +88,7 @@ def event_row(record: EventRecord, lead_id: int, now: datetime) -> dict[str, Any
         "source_type": record.source_type,
         "event_type": record.event_type,
         "stage": record.stage,
+        "status": record.status,
         "occurred_at": record.occurred_at,
         "external_id": record.external_id,
         "idempotency_key": record.idempotency_key,
@@ -131,13 +137,17 @@ async def _ingest_chunk(
     seen_external: dict[tuple[str, str, str], int] = {}
     seen_idem: dict[str, int] = {}
     outcomes: list[IngestOutcome | None] = [None] * len(records)
+    status_changes: dict[int, str] = {}
     for i, record in enumerate(records):
         key = record.external_key
         hit = (by_idem.get(record.idempotency_key) if record.idempotency_key else None) or (
             by_external.get(key) if key else None
         )
         if hit is not None:
-            outcomes[i] = _duplicate(hit)
+            changed = hit.status != record.status
+            if changed:
+                status_changes[hit.id] = record.status
+            outcomes[i] = _duplicate(hit, changed=changed)
             continue
         earlier = seen_idem.get(record.idempotency_key) if record.idempotency_key else None
         if earlier is None and key is not None:
@@ -151,6 +161,7 @@ async def _ingest_chunk(
             seen_idem[record.idempotency_key] = i
         new_index.append(i)
 
+    await update_event_statuses(session, status_changes)
     lead_refs = await _upsert_leads_for(session, [records[i] for i in new_index], now)
     rows = []
     for i in new_index:

@@ -167,6 +167,7 @@ def upgrade() -> None:
         sa.Column("source_type", sa.String(length=32), nullable=False),
         sa.Column("event_type", sa.String(length=32), nullable=False),
         sa.Column("stage", sa.SmallInteger(), nullable=False),
+        sa.Column("status", sa.String(length=16), server_default="active", nullable=False),
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("external_id", sa.String(length=255), nullable=True),
         sa.Column("idempotency_key", sa.String(length=255), nullable=True),
