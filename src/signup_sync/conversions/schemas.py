@@ -39,7 +39,7 @@ class ConversionIn(BaseModel):
     )
 
     email: Annotated[str, Field(max_length=320), AfterValidator(validate_normalised_email)]
-    user_id: Annotated[Text, Field(default=None, max_length=255)] = None
+    user_id: Text = None
     conversion_type: Annotated[
         str, Field(default="signup", min_length=1, max_length=64, pattern=r"^[a-z0-9_.:-]+$")
     ] = "signup"

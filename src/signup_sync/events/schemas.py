@@ -25,22 +25,14 @@ def _blank_to_none(value: Any) -> Any:
     return value
 
 
-def _lower(value: str | None) -> str | None:
-    return value.lower() if value is not None else None
-
-
-Text = Annotated[str | None, BeforeValidator(_blank_to_none)]
-Name = Annotated[str | None, BeforeValidator(_blank_to_none), Field(default=None, max_length=200)]
-Utm = Annotated[
-    str | None,
-    BeforeValidator(_blank_to_none),
-    AfterValidator(_lower),
-    Field(default=None, max_length=255),
-]
-ClickId = Annotated[
-    str | None, BeforeValidator(_blank_to_none), Field(default=None, max_length=255)
-]
-Url = Annotated[str | None, BeforeValidator(_blank_to_none), Field(default=None, max_length=2048)]
+# Optional text: trimmed, blank means none, length-capped; UTM values are also lower-cased.
+_Blank = BeforeValidator(_blank_to_none)
+Text = Annotated[Annotated[str, Field(max_length=255)] | None, _Blank]
+Name = Annotated[Annotated[str, Field(max_length=200)] | None, _Blank]
+Phone = Annotated[Annotated[str, Field(max_length=64)] | None, _Blank]
+Url = Annotated[Annotated[str, Field(max_length=2048)] | None, _Blank]
+ClickId = Text
+Utm = Annotated[Annotated[str, Field(max_length=255), AfterValidator(str.lower)] | None, _Blank]
 
 
 def as_utc(value: datetime) -> datetime:
@@ -107,12 +99,12 @@ class EventIn(BaseModel):
     email: Annotated[str, Field(max_length=320), AfterValidator(validate_normalised_email)]
     first_name: Name = None
     last_name: Name = None
-    phone: Annotated[Text, Field(default=None, max_length=64)] = None
+    phone: Phone = None
     company: Name = None
     occurred_at: datetime | None = Field(
         default=None, description="ISO 8601; default now; a time without offset is UTC"
     )
-    external_id: Annotated[Text, Field(default=None, max_length=255)] = None
+    external_id: Text = None
     utm_source: Utm = None
     utm_medium: Utm = None
     utm_campaign: Utm = None

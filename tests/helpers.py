@@ -1,0 +1,35 @@
+"""Small helpers shared by tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+SEED_EVENT: dict[str, Any] = {
+    "source_type": "easyappointments",
+    "event_type": "appointment_booked",
+    "email": "test@example.com",
+    "first_name": "John",
+    "last_name": "Doe",
+}
+
+
+def event(email: str, source_type: str, event_type: str, occurred_at: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "email": email,
+        "source_type": source_type,
+        "event_type": event_type,
+        "occurred_at": occurred_at,
+        **extra,
+    }
+
+
+async def post_event(client: httpx.AsyncClient, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    r = await client.post("/funnel/event", json=body, **kwargs)
+    assert r.status_code in (200, 201), r.text
+    return r.json()
+
+
+def error_fields(response: httpx.Response) -> set[str]:
+    return {e["field"] for e in response.json()["errors"]}
