@@ -137,3 +137,7 @@ def token() -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

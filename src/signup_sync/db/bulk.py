@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, case, literal_column, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Table, and_, case, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -113,24 +113,25 @@ async def insert_events(
 def existing_events_clause(
     external_keys: Sequence[tuple[str, str, str]], idempotency_keys: Sequence[str]
 ) -> ColumnElement[bool] | None:
-    """WHERE clause that finds already-stored events by external key or Idempotency-Key."""
+    """WHERE clause that finds already-stored events by external key or Idempotency-Key.
+
+    Matches on (source_type IN ..., external_id IN ...), which both dialects answer with
+    an index seek on the unique key (a row-value IN makes SQLite scan the whole index).
+    It may return a few extra rows (other event types of the same ids): callers match the
+    exact triple.
+    """
     clauses: list[ColumnElement[bool]] = []
     if external_keys:
-        if len(external_keys) == 1:
-            source_type, external_id, event_type = external_keys[0]
-            clauses.append(
-                and_(
-                    FunnelEvent.source_type == source_type,
-                    FunnelEvent.external_id == external_id,
-                    FunnelEvent.event_type == event_type,
-                )
+        source_types = sorted({k[0] for k in external_keys})
+        external_ids = sorted({k[1] for k in external_keys})
+        event_types = sorted({k[2] for k in external_keys})
+        clauses.append(
+            and_(
+                FunnelEvent.source_type.in_(source_types),
+                FunnelEvent.external_id.in_(external_ids),
+                FunnelEvent.event_type.in_(event_types),
             )
-        else:
-            clauses.append(
-                tuple_(
-                    FunnelEvent.source_type, FunnelEvent.external_id, FunnelEvent.event_type
-                ).in_(list(external_keys))
-            )
+        )
     if idempotency_keys:
         clauses.append(FunnelEvent.idempotency_key.in_(list(idempotency_keys)))
     if not clauses:
