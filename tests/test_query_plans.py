@@ -54,7 +54,7 @@ async def test_touchpoints_of_one_lead_use_an_index(engine: AsyncEngine) -> None
     plan = await _plan(engine, stmt)
     assert "Seq Scan on funnel_events" not in plan
     assert "SCAN funnel_events" not in plan  # SQLite: SEARCH ... USING INDEX
-    assert "ndex" in plan
+    assert "index" in plan.lower()
 
 
 async def test_plans_are_seeks_not_full_index_scans(engine: AsyncEngine) -> None:
