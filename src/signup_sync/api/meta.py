@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from signup_sync import SERVICE_NAME, __version__
 from signup_sync.db.health import ping
@@ -15,6 +15,21 @@ router = APIRouter(tags=["health"])
 
 
 class ServiceInfo(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "service": "SignUp_Sync",
+                    "version": "0.1.0",
+                    "description": "Multi-source funnel tracking",
+                    "docs": "/docs",
+                    "openapi": "/openapi.json",
+                    "health": "/health",
+                }
+            ]
+        }
+    )
+
     service: str
     version: str
     description: str
@@ -31,6 +46,19 @@ class DatabaseHealth(BaseModel):
 
 
 class Health(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "healthy",
+                    "service": "SignUp_Sync",
+                    "version": "0.1.0",
+                    "database": {"status": "ok", "backend": "postgresql", "latency_ms": 0.8},
+                }
+            ]
+        }
+    )
+
     status: str
     service: str
     version: str

@@ -17,10 +17,6 @@ log = get_logger("signup_sync.access")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 def _json(status: int, body: dict[str, Any], request_id: str) -> list[Message]:
     payload = orjson.dumps(body)
     return [
@@ -55,7 +51,6 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500
-        response_started = False
 
         too_large = {
             "error": "payload_too_large",
@@ -68,38 +63,42 @@ class RequestContextMiddleware:
             self._log(scope, 413, started)
             return
 
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise _BodyTooLarge
-            return message
+        if declared is None:
+            # A streamed body with no length: read it (at most the limit) before the app runs,
+            # since an error raised mid-read would reach the client as a 400, not a 413.
+            buffered = await self._read_limited(receive)
+            if buffered is None:
+                for message in _json(413, too_large, request_id):
+                    await send(message)
+                self._log(scope, 413, started)
+                return
+            receive = _replay(buffered, receive)
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status, response_started
+            nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                response_started = True
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
+                extra = (b"x-request-id", request_id.encode())
+                message["headers"] = [*message.get("headers", []), extra]
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, send_with_id)
-        except _BodyTooLarge:
-            if not response_started:
-                status = 413
-                for message in _json(413, too_large, request_id):
-                    await send(message)
+            await self.app(scope, receive, send_with_id)
         finally:
             self._log(scope, status, started)
             structlog.contextvars.clear_contextvars()
+
+    async def _read_limited(self, receive: Receive) -> bytes | None:
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return bytes(body)
+            body.extend(message.get("body", b""))
+            if len(body) > self.max_body_bytes:
+                return None
+            if not message.get("more_body", False):
+                return bytes(body)
 
     @staticmethod
     def _log(scope: Scope, status: int, started: float) -> None:
@@ -110,3 +109,16 @@ class RequestContextMiddleware:
             status=status,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
         )
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -73,6 +73,33 @@ class Touch(BaseModel):
 
 
 class ConversionOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "conversion_id": 1,
+                    "lead_id": 1,
+                    "user_id": "user_123",
+                    "email": "test@example.com",
+                    "conversion_type": "signup",
+                    "value": "49.00",
+                    "currency": "USD",
+                    "converted_at": "2026-06-20T12:00:00Z",
+                    "first_touch_source_type": "easyappointments",
+                    "first_touch_at": "2026-06-03T17:41:09Z",
+                    "last_touch_source_type": "zoom",
+                    "last_touch_at": "2026-06-12T10:30:00Z",
+                    "days_to_conversion": 16,
+                    "total_touchpoints": 2,
+                    "first_touch": None,
+                    "last_touch": None,
+                    "duplicate": False,
+                    "message": "Conversion recorded with 2 touchpoint(s)",
+                }
+            ]
+        }
+    )
+
     conversion_id: int
     lead_id: int
     user_id: str | None

@@ -133,6 +133,25 @@ class EventIn(BaseModel):
 class EventOut(BaseModel):
     """What the service stored (or had already stored) for one event."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_id": 1,
+                    "lead_id": 1,
+                    "source_type": "easyappointments",
+                    "event_type": "appointment_booked",
+                    "stage": 2,
+                    "email": "test@example.com",
+                    "occurred_at": "2026-06-03T17:41:09Z",
+                    "created_at": "2026-06-03T17:41:10Z",
+                    "duplicate": False,
+                    "message": "Event recorded",
+                }
+            ]
+        }
+    )
+
     event_id: int
     lead_id: int
     source_type: SourceType
@@ -148,7 +167,29 @@ class EventOut(BaseModel):
 class BatchIn(BaseModel):
     """Up to the configured maximum of events, written in one transaction."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "events": [
+                        {
+                            "source_type": "zoom",
+                            "event_type": "webinar_registered",
+                            "email": "ana@example.com",
+                            "external_id": "registrant:84512345678:8CeUCKjUQXaGdYbNpw0Z5A",
+                            "occurred_at": "2026-06-03T10:00:00Z",
+                        },
+                        {
+                            "source_type": "direct_signup",
+                            "event_type": "signup_completed",
+                            "email": "ana@example.com",
+                        },
+                    ]
+                }
+            ]
+        },
+    )
 
     events: list[dict[str, Any]] = Field(
         description="each item has the fields of POST /funnel/event; checked one by one"
@@ -169,6 +210,34 @@ class BatchItemOut(BaseModel):
 
 
 class BatchOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "accepted": 1,
+                    "duplicates": 0,
+                    "rejected": 1,
+                    "results": [
+                        {
+                            "index": 0,
+                            "status": "accepted",
+                            "event_id": 7,
+                            "lead_id": 3,
+                            "errors": [],
+                        },
+                        {
+                            "index": 1,
+                            "status": "rejected",
+                            "event_id": None,
+                            "lead_id": None,
+                            "errors": [{"field": "email", "message": "value is not a valid email"}],
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
     accepted: int
     duplicates: int
     rejected: int
