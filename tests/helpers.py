@@ -15,7 +15,9 @@ SEED_EVENT: dict[str, Any] = {
 }
 
 
-def event(email: str, source_type: str, event_type: str, occurred_at: str, **extra: Any) -> dict[str, Any]:
+def event(
+    email: str, source_type: str, event_type: str, occurred_at: str, **extra: Any
+) -> dict[str, Any]:
     return {
         "email": email,
         "source_type": source_type,
@@ -25,7 +27,9 @@ def event(email: str, source_type: str, event_type: str, occurred_at: str, **ext
     }
 
 
-async def post_event(client: httpx.AsyncClient, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+async def post_event(
+    client: httpx.AsyncClient, body: dict[str, Any], **kwargs: Any
+) -> dict[str, Any]:
     r = await client.post("/funnel/event", json=body, **kwargs)
     assert r.status_code in (200, 201), r.text
     return r.json()

@@ -20,7 +20,9 @@ PROTECTED = [
 
 
 @pytest.mark.parametrize(("method", "path"), PROTECTED)
-async def test_missing_token_is_401_with_challenge(anon_client: httpx.AsyncClient, method: str, path: str) -> None:
+async def test_missing_token_is_401_with_challenge(
+    anon_client: httpx.AsyncClient, method: str, path: str
+) -> None:
     r = await anon_client.request(method, path, json={})
     assert r.status_code == 401
     assert r.headers["www-authenticate"] == "Bearer"

@@ -18,11 +18,17 @@ async def _count(engine: AsyncEngine, model: type) -> int:
 async def test_items_are_answered_in_order(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
     await client.post("/funnel/event", json={**SEED_EVENT, "external_id": "stored-before"})
     items = [
-        event("a@example.com", "zoom", "webinar_registered", "2026-01-01T10:00:00Z", external_id="r1"),
+        event(
+            "a@example.com", "zoom", "webinar_registered", "2026-01-01T10:00:00Z", external_id="r1"
+        ),
         {**SEED_EVENT, "email": "bad"},
         {**SEED_EVENT, "external_id": "stored-before"},
-        event("A@example.com", "zoom", "webinar_attended", "2026-01-02T10:00:00Z", external_id="p1"),
-        event("a@example.com", "zoom", "webinar_registered", "2026-01-01T10:00:00Z", external_id="r1"),
+        event(
+            "A@example.com", "zoom", "webinar_attended", "2026-01-02T10:00:00Z", external_id="p1"
+        ),
+        event(
+            "a@example.com", "zoom", "webinar_registered", "2026-01-01T10:00:00Z", external_id="r1"
+        ),
         {"source_type": "nope", "event_type": "converted"},
     ]
     r = await client.post("/funnel/events/batch", json={"events": items})

@@ -14,12 +14,24 @@ PAT = "pat@example.com"
 
 async def _history(client: httpx.AsyncClient) -> list[dict]:
     return [
-        await post_event(client, event(PAT, "easyappointments", "appointment_booked",
-                                       "2026-01-01T10:00:00Z", utm_campaign="Winter")),
+        await post_event(
+            client,
+            event(
+                PAT,
+                "easyappointments",
+                "appointment_booked",
+                "2026-01-01T10:00:00Z",
+                utm_campaign="Winter",
+            ),
+        ),
         await post_event(client, event(PAT, "zoom", "webinar_registered", "2026-03-01T09:00:00Z")),
         await post_event(client, event(PAT, "zoom", "webinar_attended", "2026-03-05T09:00:00Z")),
-        await post_event(client, event(PAT, "eventbrite", "event_registered", "2026-03-20T12:00:00Z",
-                                       utm_source="Partner")),
+        await post_event(
+            client,
+            event(
+                PAT, "eventbrite", "event_registered", "2026-03-20T12:00:00Z", utm_source="Partner"
+            ),
+        ),
         # After the conversion: never a touchpoint of it.
         await post_event(client, event(PAT, "manual", "lead_captured", "2026-04-10T00:00:00Z")),
     ]
@@ -29,8 +41,13 @@ async def test_first_and_last_touch_days_and_touchpoints(client: httpx.AsyncClie
     events = await _history(client)
     r = await client.post(
         "/funnel/conversion",
-        json={"email": "Pat@Example.com", "user_id": "u-1", "value": "49.90", "currency": "usd",
-              "converted_at": "2026-03-21T12:00:00Z"},
+        json={
+            "email": "Pat@Example.com",
+            "user_id": "u-1",
+            "value": "49.90",
+            "currency": "usd",
+            "converted_at": "2026-03-21T12:00:00Z",
+        },
     )
     assert r.status_code == 201, r.text
     c = r.json()
@@ -62,8 +79,12 @@ async def test_lookback_cuts_off_old_touchpoints_and_ignores_converted_events(
     )
     r = await client.post(
         "/funnel/conversion",
-        json={"email": PAT, "conversion_type": "paid", "lookback_days": 60,
-              "converted_at": "2026-03-21T12:00:00Z"},
+        json={
+            "email": PAT,
+            "conversion_type": "paid",
+            "lookback_days": 60,
+            "converted_at": "2026-03-21T12:00:00Z",
+        },
     )
     c = r.json()
     # 60 days back is 2026-01-20T12:00: the January booking falls out; the earlier
@@ -88,7 +109,9 @@ async def test_repeat_is_a_duplicate(client: httpx.AsyncClient, engine: AsyncEng
         n = (await conn.execute(select(func.count()).select_from(FunnelConversion))).scalar_one()
         converted = (
             await conn.execute(
-                select(func.count()).select_from(FunnelEvent).where(FunnelEvent.event_type == "converted")
+                select(func.count())
+                .select_from(FunnelEvent)
+                .where(FunnelEvent.event_type == "converted")
             )
         ).scalar_one()
     assert n == 1
@@ -113,10 +136,15 @@ async def test_unknown_email_creates_the_lead_with_no_touchpoints(
 
 
 async def test_ties_in_time_keep_arrival_order(client: httpx.AsyncClient) -> None:
-    a = await post_event(client, event("tie@example.com", "zoom", "webinar_registered", "2026-05-01T10:00:00Z"))
-    b = await post_event(client, event("tie@example.com", "eventbrite", "event_registered", "2026-05-01T10:00:00Z"))
+    a = await post_event(
+        client, event("tie@example.com", "zoom", "webinar_registered", "2026-05-01T10:00:00Z")
+    )
+    b = await post_event(
+        client, event("tie@example.com", "eventbrite", "event_registered", "2026-05-01T10:00:00Z")
+    )
     r = await client.post(
-        "/funnel/conversion", json={"email": "tie@example.com", "converted_at": "2026-05-02T10:00:00Z"}
+        "/funnel/conversion",
+        json={"email": "tie@example.com", "converted_at": "2026-05-02T10:00:00Z"},
     )
     c = r.json()
     assert c["first_touch"]["event_id"] == a["event_id"]

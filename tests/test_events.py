@@ -23,7 +23,8 @@ async def test_seed_curl_example_works_as_written(client: httpx.AsyncClient) -> 
         "/funnel/event",
         content=(
             '{\n    "source_type": "easyappointments",\n    "event_type": "appointment_booked",\n'
-            '    "email": "test@example.com",\n    "first_name": "John",\n    "last_name": "Doe"\n  }'
+            '    "email": "test@example.com",\n    "first_name": "John",\n'
+            '    "last_name": "Doe"\n  }'
         ),
         headers={"Content-Type": "application/json"},
     )
@@ -48,7 +49,11 @@ async def test_seed_curl_example_works_as_written(client: httpx.AsyncClient) -> 
         ({"occurred_at": "2999-01-01T00:00:00Z"}, "occurred_at", "future"),
         ({"metadata": ["a"]}, "metadata", "dictionary"),
         ({"metadata": {"x": "y" * 20000}}, "metadata", "bytes"),
-        ({"metadata": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}}}, "metadata", "deeper"),
+        (
+            {"metadata": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}}},
+            "metadata",
+            "deeper",
+        ),
         ({"utm_source": "x" * 300}, "utm_source", "255"),
         ({"unknown_field": 1}, "unknown_field", "not permitted"),
     ],
@@ -114,18 +119,35 @@ async def test_one_lead_per_person_keeps_first_last_and_furthest_stage(
 ) -> None:
     a = await post_event(
         client,
-        event("ana@example.com", "zoom", "webinar_attended", "2026-02-10T10:00:00Z",
-              utm_campaign="webinar-feb"),
+        event(
+            "ana@example.com",
+            "zoom",
+            "webinar_attended",
+            "2026-02-10T10:00:00Z",
+            utm_campaign="webinar-feb",
+        ),
     )
     b = await post_event(
         client,
-        event("ANA@example.com", "eventbrite", "event_registered", "2026-02-01T09:00:00Z",
-              first_name="Ana", utm_campaign="launch"),
+        event(
+            "ANA@example.com",
+            "eventbrite",
+            "event_registered",
+            "2026-02-01T09:00:00Z",
+            first_name="Ana",
+            utm_campaign="launch",
+        ),
     )
     c = await post_event(
         client,
-        event("ana@example.com", "manual", "lead_captured", "2026-02-20T09:00:00Z",
-              first_name="Other", last_name="Müller"),
+        event(
+            "ana@example.com",
+            "manual",
+            "lead_captured",
+            "2026-02-20T09:00:00Z",
+            first_name="Other",
+            last_name="Müller",
+        ),
     )
     assert a["lead_id"] == b["lead_id"] == c["lead_id"]
     assert await count(engine, Lead) == 1

@@ -20,13 +20,25 @@ from tests.helpers import event, post_event
 
 async def _build(client: httpx.AsyncClient) -> None:
     rows = [
-        ("a", "zoom", "webinar_registered", "2026-01-05", {"utm_campaign": "c1", "utm_source": "s1"}),
+        (
+            "a",
+            "zoom",
+            "webinar_registered",
+            "2026-01-05",
+            {"utm_campaign": "c1", "utm_source": "s1"},
+        ),
         ("a", "zoom", "webinar_attended", "2026-01-06", {}),
         ("a", "direct_signup", "signup_started", "2026-01-07", {}),
         ("a", "direct_signup", "signup_completed", "2026-01-08", {}),
         ("b", "zoom", "webinar_registered", "2026-01-10", {"utm_campaign": "c1"}),
         ("b", "zoom", "webinar_attended", "2026-01-12", {}),
-        ("c", "eventbrite", "event_registered", "2026-01-15", {"utm_campaign": "c2", "utm_source": "s2"}),
+        (
+            "c",
+            "eventbrite",
+            "event_registered",
+            "2026-01-15",
+            {"utm_campaign": "c2", "utm_source": "s2"},
+        ),
         ("d", "manual", "lead_captured", "2026-02-01", {}),
         ("e", "eventbrite", "event_registered", "2026-02-10", {"utm_campaign": "C2"}),
         ("e", "eventbrite", "event_attended", "2026-02-11", {}),
@@ -34,7 +46,9 @@ async def _build(client: httpx.AsyncClient) -> None:
         ("f", "referral", "referral_received", "2025-12-20", {}),
     ]
     for who, source, kind, day, extra in rows:
-        await post_event(client, event(f"{who}@example.com", source, kind, f"{day}T10:00:00Z", **extra))
+        await post_event(
+            client, event(f"{who}@example.com", source, kind, f"{day}T10:00:00Z", **extra)
+        )
     for who, day in (("a", "2026-01-10"), ("c", "2026-01-25"), ("f", "2026-01-03")):
         r = await client.post(
             "/funnel/conversion",
@@ -44,7 +58,10 @@ async def _build(client: httpx.AsyncClient) -> None:
 
 
 def _stages(body: dict) -> list[tuple[int, int, float, float]]:
-    return [(s["stage"], s["leads"], s["rate_from_previous"], s["rate_from_start"]) for s in body["stages"]]
+    return [
+        (s["stage"], s["leads"], s["rate_from_previous"], s["rate_from_start"])
+        for s in body["stages"]
+    ]
 
 
 async def test_all_time(client: httpx.AsyncClient) -> None:
@@ -64,10 +81,17 @@ async def test_all_time(client: httpx.AsyncClient) -> None:
         (6, 3, 1.0, 0.5),
     ]
     assert [s["name"] for s in m["stages"]] == [
-        "lead", "engaged", "attended", "signup_started", "signed_up", "converted",
+        "lead",
+        "engaged",
+        "attended",
+        "signup_started",
+        "signed_up",
+        "converted",
     ]
     assert m["group_by"] == "source_type"
-    assert [(g["group"], g["leads"], g["conversions"], g["conversion_rate"]) for g in m["groups"]] == [
+    assert [
+        (g["group"], g["leads"], g["conversions"], g["conversion_rate"]) for g in m["groups"]
+    ] == [
         ("eventbrite", 2, 1, 0.5),
         ("zoom", 2, 1, 0.5),
         ("manual", 1, 0, 0.0),
@@ -91,9 +115,12 @@ async def test_all_time(client: httpx.AsyncClient) -> None:
 
 async def test_january_cohort(client: httpx.AsyncClient) -> None:
     await _build(client)
-    m = (await client.get(
-        "/analytics/funnel-metrics", params={"start_date": "2026-01-01", "end_date": "2026-01-31"}
-    )).json()
+    m = (
+        await client.get(
+            "/analytics/funnel-metrics",
+            params={"start_date": "2026-01-01", "end_date": "2026-01-31"},
+        )
+    ).json()
     assert m["total_leads"] == 3  # L1, L2, L3 (L6 first came in December)
     assert m["total_conversions"] == 2
     assert m["conversion_rate"] == 0.6667
@@ -110,16 +137,23 @@ async def test_january_cohort(client: httpx.AsyncClient) -> None:
     }
 
 
-async def test_date_end_includes_the_whole_day_and_datetime_end_is_exact(client: httpx.AsyncClient) -> None:
+async def test_date_end_includes_the_whole_day_and_datetime_end_is_exact(
+    client: httpx.AsyncClient,
+) -> None:
     await _build(client)
-    whole_day = (await client.get(
-        "/analytics/funnel-metrics", params={"start_date": "2026-01-01", "end_date": "2026-01-15"}
-    )).json()
+    whole_day = (
+        await client.get(
+            "/analytics/funnel-metrics",
+            params={"start_date": "2026-01-01", "end_date": "2026-01-15"},
+        )
+    ).json()
     assert whole_day["total_leads"] == 3
-    before = (await client.get(
-        "/analytics/funnel-metrics",
-        params={"start_date": "2026-01-01T00:00:00Z", "end_date": "2026-01-15T09:59:59Z"},
-    )).json()
+    before = (
+        await client.get(
+            "/analytics/funnel-metrics",
+            params={"start_date": "2026-01-01T00:00:00Z", "end_date": "2026-01-15T09:59:59Z"},
+        )
+    ).json()
     assert before["total_leads"] == 2
 
 

@@ -12,7 +12,9 @@ from tests.conftest import TOKEN
 from tests.helpers import SEED_EVENT
 
 
-async def test_request_id_is_returned_and_a_safe_incoming_one_is_kept(client: httpx.AsyncClient) -> None:
+async def test_request_id_is_returned_and_a_safe_incoming_one_is_kept(
+    client: httpx.AsyncClient,
+) -> None:
     r = await client.get("/health")
     assert len(r.headers["x-request-id"]) == 32
     r = await client.get("/health", headers={"X-Request-ID": "abc-123"})

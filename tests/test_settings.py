@@ -14,8 +14,10 @@ from signup_sync.settings import SettingsError, load_settings, normalise_databas
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("postgresql://user:pw@db.railway.internal:5432/railway",
-         "postgresql+asyncpg://user:pw@db.railway.internal:5432/railway"),
+        (
+            "postgresql://user:pw@db.railway.internal:5432/railway",
+            "postgresql+asyncpg://user:pw@db.railway.internal:5432/railway",
+        ),
         ("postgres://u:p@h/db", "postgresql+asyncpg://u:p@h/db"),
         ("postgresql://u:p@h/db?sslmode=require", "postgresql+asyncpg://u:p@h/db?ssl=require"),
         ("postgresql+asyncpg://u@h/db", "postgresql+asyncpg://u@h/db"),
@@ -27,7 +29,9 @@ def test_database_urls_as_platforms_hand_them_out(raw: str, expected: str) -> No
     assert normalise_database_url(raw) == expected
 
 
-def test_unset_database_is_a_sqlite_file_in_the_working_directory(monkeypatch, tmp_path: Path) -> None:
+def test_unset_database_is_a_sqlite_file_in_the_working_directory(
+    monkeypatch, tmp_path: Path
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("ENGARDE_DATABASE_URL", raising=False)
     settings = load_settings()
@@ -53,7 +57,11 @@ def test_environment_is_read(monkeypatch) -> None:
     [
         ("PORT", "eighty", "PORT:"),
         ("PORT", "70000", "PORT:"),
-        ("ENGARDE_DATABASE_URL", "mysql://root@localhost/x", "ENGARDE_DATABASE_URL: unsupported scheme"),
+        (
+            "ENGARDE_DATABASE_URL",
+            "mysql://root@localhost/x",
+            "ENGARDE_DATABASE_URL: unsupported scheme",
+        ),
         ("SIGNUP_SYNC_SERVICE_TOKEN", "short", "SIGNUP_SYNC_SERVICE_TOKEN: each token"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL:"),
     ],
@@ -71,7 +79,11 @@ def test_a_bad_value_stops_start_up_with_one_line(tmp_path: Path) -> None:
     env = {"PORT": "not-a-port", "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
         [sys.executable, "-m", "signup_sync.cli", "serve"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
