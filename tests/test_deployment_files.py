@@ -21,7 +21,9 @@ def test_railway_json() -> None:
     config = json.loads((ROOT / "railway.json").read_text())
     assert config["deploy"]["healthcheckPath"] == "/health"
     assert config["build"]["builder"] == "DOCKERFILE"
-    assert "$PORT" in config["deploy"]["startCommand"] or "${PORT" in config["deploy"]["startCommand"]
+    assert (
+        "$PORT" in config["deploy"]["startCommand"] or "${PORT" in config["deploy"]["startCommand"]
+    )
 
 
 def test_readme_starts_with_the_two_commands_and_ci_runs_the_second() -> None:
