@@ -222,3 +222,37 @@ async def test_events_without_external_id_are_all_kept(
     await post_event(client, SEED_EVENT)
     assert await count(engine, FunnelEvent) == 2
     assert await count(engine, Lead) == 1
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"utm_term": "a\u0000b"}, "utm_term"),
+        ({"first_name": "\u0000"}, "first_name"),
+        ({"metadata": {"k": "v\u0000"}}, "metadata"),
+        ({"metadata": {"k\u0000": 1}}, "metadata"),
+    ],
+)
+async def test_nul_characters_are_refused_not_a_500(
+    client: httpx.AsyncClient, patch: dict, field: str
+) -> None:
+    # Found by schemathesis: PostgreSQL cannot store NUL in text or jsonb.
+    r = await client.post("/funnel/event", json={**SEED_EVENT, **patch})
+    assert r.status_code == 422
+    assert field in error_fields(r)
+
+
+async def test_unpaired_surrogates_are_refused(client: httpx.AsyncClient) -> None:
+    for patch, field in (
+        ('"first_name": "\\ud800"', "first_name"),
+        ('"metadata": {"k": "\\udc00"}', "metadata"),
+    ):
+        body = (
+            '{"source_type": "manual", "event_type": "lead_captured", '
+            f'"email": "s@example.com", {patch}}}'
+        )
+        r = await client.post(
+            "/funnel/event", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert r.status_code == 422, r.text
+        assert field in error_fields(r)

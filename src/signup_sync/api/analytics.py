@@ -18,6 +18,10 @@ from signup_sync.vocabulary import SourceType
 router = APIRouter(prefix="/analytics", tags=["analytics"], dependencies=Authorized)
 
 _DATE_HELP = "YYYY-MM-DD (whole day) or an ISO 8601 date-time; a time without offset is UTC"
+_DATE_PATTERN = (
+    r"^\s*[12]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+    r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3]):?[0-5]\d)?)?\s*$"
+)
 
 
 def parse_bound(raw: str | None, field: str, *, end: bool) -> datetime | None:
@@ -49,9 +53,12 @@ async def get_funnel_metrics(
     source_type: Annotated[
         SourceType | None, Query(description="only leads whose first touch came from it")
     ] = None,
-    start_date: Annotated[str | None, Query(description=f"cohort start: {_DATE_HELP}")] = None,
+    start_date: Annotated[
+        str | None, Query(description=f"cohort start: {_DATE_HELP}", pattern=_DATE_PATTERN)
+    ] = None,
     end_date: Annotated[
-        str | None, Query(description=f"cohort end, inclusive: {_DATE_HELP}")
+        str | None,
+        Query(description=f"cohort end, inclusive: {_DATE_HELP}", pattern=_DATE_PATTERN),
     ] = None,
     utm_campaign: Annotated[
         str | None, Query(max_length=255, description="only leads whose first touch had it")

@@ -17,6 +17,7 @@ from signup_sync.events.service import ingest
 router = APIRouter(prefix="/funnel", tags=["funnel"], dependencies=Authorized)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body is not decodable (not UTF-8 / not JSON)"},
     401: {"description": "Missing or invalid bearer token"},
     413: {"description": "Body (or batch) too large"},
     422: {"description": "Invalid input; `errors` names each field and the reason"},

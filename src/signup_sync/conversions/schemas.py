@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from signup_sync.events.schemas import Text, check_occurred_at
-from signup_sync.leads.identity import validate_normalised_email
+from signup_sync.events.schemas import Email, Text, check_occurred_at
 from signup_sync.vocabulary import SourceType
+
+
+def _cents(value: Decimal | None) -> Decimal | None:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN) if value is not None else None
 
 
 def _currency(value: str | None) -> str | None:
@@ -38,15 +41,20 @@ class ConversionIn(BaseModel):
         },
     )
 
-    email: Annotated[str, Field(max_length=320), AfterValidator(validate_normalised_email)]
+    email: Email
     user_id: Text = None
     conversion_type: Annotated[
         str, Field(default="signup", min_length=1, max_length=64, pattern=r"^[a-z0-9_.:-]+$")
     ] = "signup"
     value: Annotated[
-        Decimal | None, Field(default=None, ge=0, le=Decimal("999999999999.99"), decimal_places=2)
+        Decimal | None,
+        Field(default=None, ge=0, le=Decimal("999999999999.99"), description="rounded to cents"),
+        AfterValidator(_cents),
     ] = None
-    currency: Annotated[Text, AfterValidator(_currency)] = None
+    currency: Annotated[
+        Annotated[str, Field(pattern=r"^\s*[A-Za-z]{3}\s*$")] | None,
+        AfterValidator(_currency),
+    ] = None
     converted_at: datetime | None = Field(default=None, description="ISO 8601; default now")
     lookback_days: int = Field(default=90, ge=1, le=3650)
     source_type: SourceType = Field(

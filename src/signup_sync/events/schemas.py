@@ -20,6 +20,13 @@ MAX_FUTURE_SKEW = timedelta(days=1)
 
 def _blank_to_none(value: Any) -> Any:
     if isinstance(value, str):
+        if "\x00" in value:
+            # PostgreSQL text cannot hold NUL; refuse it here rather than fail at the insert.
+            raise ValueError("must not contain NUL (\\u0000) characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("is not valid Unicode (unpaired surrogate)") from None
         value = value.strip()
         return value or None
     return value
@@ -54,7 +61,13 @@ def check_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
     """Cap the size and nesting of free-form metadata."""
     if value is None:
         return None
-    size = len(orjson.dumps(value))
+    try:
+        encoded = orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        raise ValueError(f"metadata cannot be stored as JSON: {exc}") from None
+    size = len(encoded)
+    if b"\\u0000" in encoded:
+        raise ValueError("metadata must not contain NUL (\\u0000) characters")
     if size > MAX_METADATA_BYTES:
         raise ValueError(f"metadata is {size} bytes; at most {MAX_METADATA_BYTES} are allowed")
     if _depth(value) > MAX_METADATA_DEPTH:
@@ -71,6 +84,13 @@ def check_occurred_at(value: datetime | None) -> datetime | None:
     if value.year < 2000:
         raise ValueError("is before the year 2000")
     return value
+
+
+Email = Annotated[
+    str,
+    Field(max_length=320, json_schema_extra={"format": "email"}),
+    AfterValidator(validate_normalised_email),
+]
 
 
 class EventIn(BaseModel):
@@ -96,7 +116,7 @@ class EventIn(BaseModel):
 
     source_type: SourceType
     event_type: EventType
-    email: Annotated[str, Field(max_length=320), AfterValidator(validate_normalised_email)]
+    email: Email
     first_name: Name = None
     last_name: Name = None
     phone: Phone = None
