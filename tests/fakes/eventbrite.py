@@ -119,7 +119,7 @@ class FakeEventbrite:
 
     def flags(self, i: int) -> Flags:
         person = i - 1 if i % 31 == 7 else i
-        rng = random.Random(f"{self.seed}:{person}")  # noqa: S311 - test data
+        rng = random.Random(f"{self.seed}:{person}")
         intl = person % 7 == 3
         first = rng.choice(FIRST_NAMES_INTL if intl else FIRST_NAMES)
         last = rng.choice(LAST_NAMES_INTL if intl else LAST_NAMES)
@@ -334,7 +334,9 @@ class FakeEventbrite:
 
         fault = self._take_fault(page, request.url.path)
         if fault == "429":
-            return error(429, "HIT_RATE_LIMIT", "Hourly rate limit reached.", **{"Retry-After": "2"})
+            return error(
+                429, "HIT_RATE_LIMIT", "Hourly rate limit reached.", **{"Retry-After": "2"}
+            )
         if fault == "429_bare":
             return error(429, "HIT_RATE_LIMIT", "Hourly rate limit reached.")
         if fault == "500":
