@@ -533,8 +533,9 @@ async def test_kill_after_page_k_then_resume_matches_uninterrupted(
     rest = await run(make_ctx(base_url, cursor=partial.cursor, **config), engine)
     assert await stored(engine) == expected
     assert rest.cursor == whole.cursor
-    if partial.cursor and partial.cursor["resume"]:
-        # Resumed where it stopped rather than from the start.
-        resumed = partial.cursor["resume"]
-        sent = [p for path, p in fake.requests if resumed["stream"].split(":")[1] in path]
-        assert sent[0].get("continuation") == resumed["continuation"]
+    resumed = partial.cursor["resume"] if partial.cursor else None
+    if resumed is not None:
+        # The interrupted listing continues first, where it stopped, not from its start.
+        path, params = fake.requests[0]
+        assert resumed["stream"].split(":")[1] in path
+        assert params.get("continuation") == resumed["continuation"]

@@ -306,7 +306,12 @@ class EventbriteConnector:
     async def pages(self) -> AsyncIterator[Page]:
         http = self._client()
         streams, resume = self._start_state()
-        for key, path in self._streams():
+        listings = self._streams()
+        if resume is not None:
+            # Finish the interrupted listing first: the cursor has one resume slot, and the
+            # other listings' pages would overwrite it.
+            listings.sort(key=lambda listing: listing[0] != resume.get("stream"))
+        for key, path in listings:
             own = resume if resume is not None and resume.get("stream") == key else None
             async for page in self._stream_pages(http, key, path, streams, own):
                 yield page
