@@ -399,3 +399,24 @@ def test_map_record_is_pure_and_skips_with_reasons() -> None:
         connector.map_record({**row, "phone": "12"})
     with pytest.raises(SkipRecord, match="purchased_at"):
         connector.map_record({**row, "purchased_at": "yesterday"})
+
+
+async def test_pages_are_read_lazily_from_a_big_file(tmp_path: Path) -> None:
+    """Each page is read when asked for: the cursor after page 1 is row 500, not the total."""
+    path = tmp_path / "big.csv"
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write(HEADER + "\n")
+        for n in range(5200):
+            out.write(
+                f"B-{n},,{EV},N{n},Ö,p{n}@example.com,,GA,1,0,USD,approved,no,,,,2024-06-19 10:00\n"
+            )
+    connector = PoshvipConnector(context(upload=None, file_path=str(path)))
+    sizes, cursors = [], []
+    try:
+        async for page in connector.pages():
+            sizes.append(len(page.records))
+            cursors.append((page.cursor or {})["row"])
+    finally:
+        await connector.aclose()
+    assert sizes == [500] * 10 + [200]
+    assert cursors[0] == 500 and cursors[-1] == 5200

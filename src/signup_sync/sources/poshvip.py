@@ -18,7 +18,9 @@ each can be remapped in the config. Funnel mapping (§4.4, as the product decide
 
 Paging: 500 rows per Page; the cursor is the file's SHA-256 plus the rows done, so a
 crash resumes at the next row of the same file and a new export is read from the top
-(ingestion is idempotent on the external ids).
+(ingestion is idempotent on the external ids). ``ctx.since``/``ctx.until`` are not
+applied: an export is already the slice the organiser chose. A URL is downloaded whole
+(capped by ``max_file_bytes``) and then parsed lazily; an upload or a path is never copied.
 """
 
 from __future__ import annotations
