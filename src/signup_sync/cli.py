@@ -5,12 +5,19 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from signup_sync.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from signup_sync.imports.schemas import ImportOptions, ImportOut, RowResult
+    from signup_sync.imports.service import Chunk
 
 app = typer.Typer(help="SignUp_Sync: multi-source funnel tracking.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -125,6 +132,101 @@ def db_current() -> None:
             await engine.dispose()
 
     console.print(f"current: {asyncio.run(_run())}  head: {migrate.head_revision()}")
+
+
+@app.command("import-csv")
+def import_csv_command(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV file")
+    ],
+    source: Annotated[
+        str, typer.Option("--source", help="Source type: manual, referral, direct_signup, ...")
+    ],
+    event_type: Annotated[
+        str | None, typer.Option("--event-type", help="Default: per source (manual: lead_captured)")
+    ] = None,
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="COLUMN=FIELD (repeatable), e.g. --map 'Correo=email'"),
+    ] = None,
+    timezone: Annotated[str, typer.Option(help="Zone of dates without an offset")] = "UTC",
+    region: Annotated[str, typer.Option(help="Country of phones written without +")] = "US",
+    date_format: Annotated[
+        str | None, typer.Option(help="strptime format, e.g. %d/%m/%Y (default ISO or US)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON")] = False,
+) -> None:
+    """Import funnel events from a CSV file (idempotent: re-importing adds nothing)."""
+    from signup_sync.errors import InvalidInput
+    from signup_sync.imports.service import parse_options
+
+    columns: dict[str, str] = {}
+    for item in mapping or []:
+        column, sep, field = item.rpartition("=")
+        if not sep or not column.strip() or not field.strip():
+            raise typer.BadParameter(f"{item!r}: write COLUMN=FIELD", param_hint="--map")
+        columns[column.strip()] = field.strip()
+    settings = _settings()
+    try:
+        options = parse_options(
+            {
+                "source_type": source,
+                "event_type": event_type,
+                "columns": columns,
+                "timezone": timezone,
+                "default_region": region,
+                "date_format": date_format,
+            }
+        )
+        result = asyncio.run(_import_file(settings, file, options))
+    except InvalidInput as exc:
+        console.print(f"[red]Import failed[/red] {exc.message}")
+        raise typer.Exit(code=1) from None
+    if as_json:
+        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+        return
+    console.print(
+        f"{file.name}: {result.rows} rows -> [green]{result.accepted} accepted[/green], "
+        f"{result.duplicates} duplicates, [red]{result.rejected} rejected[/red] "
+        f"({result.source_type.value} / {result.event_type.value})"
+    )
+    for row in result.results:
+        if row.status == "rejected":
+            reasons = "; ".join(f"{e.field}: {e.message}" for e in row.errors)
+            console.print(f"  row {row.row}: {reasons}")
+
+
+async def _import_file(settings: Settings, path: Path, options: ImportOptions) -> ImportOut:
+    """Stream the file in chunks, committing each chunk (re-running resumes idempotently)."""
+    from signup_sync.db import migrate
+    from signup_sync.db.session import create_engine, create_session_factory, run_in_transaction
+    from signup_sync.imports.service import headers_of, import_chunk, open_csv, summarise
+    from signup_sync.sources.csv_import import DEFAULT_CHUNK_ROWS, CsvFormatError, text_from_path
+
+    engine = create_engine(settings)
+    try:
+        if settings.should_auto_migrate:
+            await migrate.upgrade(engine)
+        factory = create_session_factory(engine)
+        rows = open_csv(text_from_path(path), options)
+        headers = headers_of(rows)
+        results: list[RowResult] = []
+        try:
+            while chunk := rows.chunk(DEFAULT_CHUNK_ROWS):
+
+                async def work(session: AsyncSession, chunk: Chunk = chunk) -> list[RowResult]:
+                    return await import_chunk(session, chunk, options, headers)
+
+                results.extend(await run_in_transaction(factory, work))
+        except CsvFormatError as exc:
+            from signup_sync.errors import InvalidInput
+
+            raise InvalidInput(f"Cannot import this file: {exc}", field="file") from None
+        finally:
+            rows.close()
+        return summarise(options, rows, results)
+    finally:
+        await engine.dispose()
 
 
 @app.command()

@@ -6,7 +6,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, case, literal_column, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    case,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,6 +57,9 @@ def _lead_upsert_set(excluded: Any) -> dict[str, Any]:
         "last_name": case((t.last_name.is_(None), excluded.last_name), else_=t.last_name),
         "company": case((t.company.is_(None), excluded.company), else_=t.company),
         "phone": case((t.phone.is_(None), excluded.phone), else_=t.phone),
+        # A lead keeps its number; one without gets the incoming one (the caller has checked
+        # that no other lead holds it, see leads.stitching).
+        "phone_e164": case((t.phone_e164.is_(None), excluded.phone_e164), else_=t.phone_e164),
         "stage": _later(excluded.stage, t.stage),
         "first_seen_at": case((earlier, excluded.first_seen_at), else_=t.first_seen_at),
         "last_seen_at": _later(excluded.last_seen_at, t.last_seen_at),
@@ -148,3 +161,38 @@ async def update_event_statuses(session: AsyncSession, changes: dict[int, str]) 
         await session.execute(
             update(FunnelEvent).where(FunnelEvent.id.in_(ids)).values(status=status)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class LeadKeys:
+    id: int
+    email: str | None
+    phone_e164: str | None
+
+
+async def find_leads_by_keys(
+    session: AsyncSession, emails: Sequence[str], phones: Sequence[str]
+) -> list[LeadKeys]:
+    """Leads holding any of these emails or E.164 phones (one statement)."""
+    clauses: list[ColumnElement[bool]] = []
+    if emails:
+        clauses.append(Lead.email.in_(list(emails)))
+    if phones:
+        clauses.append(Lead.phone_e164.in_(list(phones)))
+    if not clauses:
+        return []
+    rows = await session.execute(select(Lead.id, Lead.email, Lead.phone_e164).where(or_(*clauses)))
+    return [LeadKeys(id=r.id, email=r.email, phone_e164=r.phone_e164) for r in rows.all()]
+
+
+async def attach_emails(session: AsyncSession, emails_by_lead: dict[int, str]) -> None:
+    """Give phone-only leads their email (only where they still have none)."""
+    if not emails_by_lead:
+        return
+    table = cast(Table, Lead.__table__)
+    stmt = (
+        table.update()
+        .where(table.c.id == bindparam("lead_id"), table.c.email.is_(None))
+        .values(email=bindparam("new_email"))
+    )
+    await session.execute(stmt, [{"lead_id": k, "new_email": v} for k, v in emails_by_lead.items()])

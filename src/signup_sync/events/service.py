@@ -13,6 +13,7 @@ from signup_sync.db.bulk import LeadRef, insert_events, update_event_statuses, u
 from signup_sync.db.types import utcnow
 from signup_sync.events.records import EventRecord
 from signup_sync.events.repository import StoredEvent, find_existing
+from signup_sync.leads.stitching import claim_phones
 from signup_sync.vocabulary import EventType
 
 # Rows per statement: keeps SQLite under its bound-parameter limit and statements reasonable.
@@ -216,6 +217,9 @@ async def _upsert_leads_for(
     refs: dict[tuple[str, str], LeadRef] = {}
     for kind in ("email", "phone"):
         rows = [lead_row(group, now) for (k, _), group in groups.items() if k == kind]
+        if kind == "email":
+            # Email rows first, so that a phone-only record in the same batch joins them.
+            await claim_phones(session, rows)
         for value, ref in (await upsert_leads(session, kind, rows)).items():
             refs[(kind, value)] = ref
     return refs

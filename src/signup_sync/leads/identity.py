@@ -1,7 +1,8 @@
-"""Identity rules: how an email (and later a phone) becomes a lead key."""
+"""Identity rules: how an email or a phone number becomes a lead key."""
 
 from __future__ import annotations
 
+import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 
@@ -23,3 +24,19 @@ def validate_normalised_email(raw: str) -> str:
     except EmailNotValidError as exc:
         raise ValueError(f"not a valid email address: {exc}") from None
     return email
+
+
+def normalise_phone(raw: str | None, default_region: str | None = None) -> str | None:
+    """E.164 form of a phone number (``+13055550188``), or None if absent or not a valid number.
+
+    ``default_region`` (ISO 3166 alpha-2, e.g. ``US``) reads numbers written without ``+``.
+    """
+    if raw is None or not raw.strip():
+        return None
+    try:
+        number = phonenumbers.parse(raw, (default_region or "").upper() or None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from signup_sync.sources.base import Connector
 from signup_sync.sources.eventbrite import EventbriteConnector
+from signup_sync.sources.poshvip import PoshvipConnector
 
 REGISTRY: dict[str, type[Connector]] = {
     EventbriteConnector.source_type: EventbriteConnector,
+    PoshvipConnector.source_type: PoshvipConnector,
 }

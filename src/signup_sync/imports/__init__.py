@@ -1,0 +1,1 @@
+"""CSV import of funnel events: manual lists, referrals, sign-ups (any source as a fallback)."""
