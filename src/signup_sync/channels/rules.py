@@ -48,6 +48,7 @@ DISPLAY_MEDIUMS = frozenset({"display", "banner", "expandable", "interstitial", 
 SOCIAL_MEDIUMS = frozenset(
     {"social", "social-network", "social-media", "sm", "social network", "social media"}
 )
+HOSTNAME = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
 NO_MEDIUM = frozenset({"", "(none)", "(not set)", "none"})
 OWN_SOURCE_CHANNELS = {
     "easyappointments": Channel.APPOINTMENTS,
@@ -206,9 +207,10 @@ def _host(url: str | None) -> str:
     if "://" not in text:
         text = "//" + text
     try:
-        return normalise_source(urlsplit(text).hostname or "")
+        host = normalise_source(urlsplit(text).hostname or "")
     except ValueError:
         return ""
+    return host if HOSTNAME.match(host) else ""
 
 
 def _landing_params(landing_page: str | None) -> dict[str, str]:
