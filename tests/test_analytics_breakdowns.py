@@ -18,7 +18,13 @@ async def metrics(http: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
 
 def table(body: dict[str, Any]) -> list[tuple[Any, ...]]:
     return [
-        (g["group"], g["leads"], g["conversions"], g["attributed_conversions"], g["attributed_value"])
+        (
+            g["group"],
+            g["leads"],
+            g["conversions"],
+            g["attributed_conversions"],
+            g["attributed_value"],
+        )
         for g in body["groups"]
     ]
 

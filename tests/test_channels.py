@@ -29,7 +29,11 @@ CASES: list[tuple[str, dict[str, Any], Channel]] = [
     ("direct_signup", {"utm_source": "linkedin", "utm_medium": "paid_social"}, C.PAID_SOCIAL),
     ("direct_signup", {"utm_source": "ig", "utm_medium": "paid"}, C.PAID_SOCIAL),
     ("direct_signup", {"utm_source": "partner", "utm_medium": "paid-social"}, C.PAID_SOCIAL),
-    ("direct_signup", {"utm_source": "facebook", "fbclid": "x", "utm_medium": "cpm"}, C.PAID_SOCIAL),
+    (
+        "direct_signup",
+        {"utm_source": "facebook", "fbclid": "x", "utm_medium": "cpm"},
+        C.PAID_SOCIAL,
+    ),
     # Video (paid and organic)
     ("direct_signup", {"utm_source": "youtube", "utm_medium": "cpv"}, C.VIDEO),
     ("direct_signup", {"utm_source": "vimeo"}, C.VIDEO),
