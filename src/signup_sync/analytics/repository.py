@@ -9,24 +9,25 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signup_sync.analytics.groups import Dimension
+from signup_sync.analytics.sql import SECONDS_PER_DAY, dialect_of, seconds_between
 from signup_sync.db.models import FunnelConversion, FunnelEvent, Lead
 from signup_sync.vocabulary import Stage
-
-GROUP_COLUMNS = {
-    "source_type": Lead.first_touch_source_type,
-    "utm_source": Lead.first_touch_utm_source,
-    "utm_campaign": Lead.first_touch_utm_campaign,
-}
 
 
 @dataclass(frozen=True, slots=True)
 class CohortFilter:
-    """The cohort: leads whose first touch falls in [start, end) and matches the filters."""
+    """The cohort: leads whose first touch falls in [start, end) and matches the filters.
+
+    ``conversion_window_days``: a lead (or a conversion) counts as converted only when it
+    converted within that many days of the lead's first touch.
+    """
 
     start: datetime | None = None
     end: datetime | None = None
     source_type: str | None = None
     utm_campaign: str | None = None
+    conversion_window_days: int | None = None
 
     def lead_clauses(self) -> list[ColumnElement[bool]]:
         clauses: list[ColumnElement[bool]] = []
@@ -52,30 +53,58 @@ class CohortFilter:
             clauses.append(FunnelEvent.utm_campaign == self.utm_campaign)
         return clauses
 
+    def within_window(self, converted_at: Any, dialect: str) -> list[ColumnElement[bool]]:
+        """``converted_at`` (a lead's or a conversion's) is inside the conversion window."""
+        if self.conversion_window_days is None:
+            return []
+        limit = self.conversion_window_days * SECONDS_PER_DAY
+        return [seconds_between(converted_at, Lead.first_seen_at, dialect) <= limit]
 
-def _reached(stage: int) -> Any:
-    return func.coalesce(func.sum(case((Lead.stage >= stage, 1), else_=0)), 0)
+    def lead_converted(self, dialect: str) -> ColumnElement[bool]:
+        """A cohort lead counts as converted (stage 6, within the window if there is one)."""
+        window = self.within_window(Lead.converted_at, dialect)
+        if not window:
+            return Lead.stage >= int(Stage.CONVERTED)
+        return Lead.converted_at.is_not(None) & window[0]
+
+    def filters(self) -> dict[str, str]:
+        return {
+            k: v
+            for k, v in (("source_type", self.source_type), ("utm_campaign", self.utm_campaign))
+            if v is not None
+        }
 
 
-def stage_counts_query(cohort: CohortFilter) -> Select[Any]:
+def _count(condition: ColumnElement[bool]) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _reached(cohort: CohortFilter, stage: int, dialect: str) -> Any:
+    if stage == int(Stage.CONVERTED):
+        return _count(cohort.lead_converted(dialect))
+    return _count(Lead.stage >= stage)
+
+
+def stage_counts_query(cohort: CohortFilter, dialect: str) -> Select[Any]:
     """One row: how many cohort leads reached at least each stage (stage 1 = all of them)."""
-    return select(*(_reached(int(s)).label(f"s{int(s)}") for s in Stage)).where(
+    return select(*(_reached(cohort, int(s), dialect).label(f"s{int(s)}") for s in Stage)).where(
         *cohort.lead_clauses()
     )
 
 
-def groups_query(cohort: CohortFilter, group_by: str) -> Select[Any]:
-    column = GROUP_COLUMNS[group_by]
+def groups_query(cohort: CohortFilter, dim: Dimension, dialect: str) -> Select[Any]:
+    leads = _reached(cohort, int(Stage.LEAD), dialect)
+    label = func.max(dim.lead_label) if dim.lead_label is not None else None
     return (
         select(
-            column.label("grp"),
-            _reached(int(Stage.LEAD)).label("leads"),
-            _reached(int(Stage.CONVERTED)).label("conversions"),
+            dim.lead_key.label("grp"),
+            *([label.label("label")] if label is not None else []),
+            leads.label("leads"),
+            _reached(cohort, int(Stage.CONVERTED), dialect).label("conversions"),
         )
         .where(*cohort.lead_clauses())
-        .group_by(column)
-        .having(_reached(int(Stage.LEAD)) > 0)
-        .order_by(_reached(int(Stage.LEAD)).desc(), column)
+        .group_by(dim.lead_key)
+        .having(leads > 0)
     )
 
 
@@ -87,21 +116,25 @@ def event_counts_query(cohort: CohortFilter) -> Select[str, int]:
     )
 
 
-def _conversion_days(cohort: CohortFilter) -> Select[Any]:
+def _conversion_days(cohort: CohortFilter, dialect: str) -> Select[Any]:
     return (
         select(FunnelConversion.days_to_conversion)
         .join(Lead, Lead.id == FunnelConversion.lead_id)
-        .where(FunnelConversion.days_to_conversion.is_not(None), *cohort.lead_clauses())
+        .where(
+            FunnelConversion.days_to_conversion.is_not(None),
+            *cohort.lead_clauses(),
+            *cohort.within_window(FunnelConversion.converted_at, dialect),
+        )
     )
 
 
 async def stage_counts(session: AsyncSession, cohort: CohortFilter) -> list[int]:
-    row = (await session.execute(stage_counts_query(cohort))).one()
+    row = (await session.execute(stage_counts_query(cohort, dialect_of(session)))).one()
     return [int(v or 0) for v in row]
 
 
-async def groups(session: AsyncSession, cohort: CohortFilter, group_by: str) -> list[Any]:
-    return list((await session.execute(groups_query(cohort, group_by))).all())
+async def groups(session: AsyncSession, cohort: CohortFilter, dim: Dimension) -> list[Any]:
+    return list((await session.execute(groups_query(cohort, dim, dialect_of(session)))).all())
 
 
 async def event_counts(session: AsyncSession, cohort: CohortFilter) -> dict[str, int]:
@@ -111,7 +144,7 @@ async def event_counts(session: AsyncSession, cohort: CohortFilter) -> dict[str,
 
 async def median_days_to_conversion(session: AsyncSession, cohort: CohortFilter) -> float | None:
     """Median by counting then reading the middle one or two rows: works on both dialects."""
-    days = _conversion_days(cohort).subquery()
+    days = _conversion_days(cohort, dialect_of(session)).subquery()
     n = (await session.execute(select(func.count()).select_from(days))).scalar_one()
     if not n:
         return None

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signup_sync.analytics import repository
+from signup_sync.analytics import attributed, repository
+from signup_sync.analytics.groups import dimension
 from signup_sync.analytics.repository import CohortFilter
-from signup_sync.analytics.schemas import FunnelMetrics, GroupBy, GroupCount, StageCount, Window
+from signup_sync.analytics.schemas import (
+    AttributionTotals,
+    FunnelMetrics,
+    GroupBy,
+    GroupCount,
+    StageCount,
+    Window,
+)
+from signup_sync.analytics.sql import dialect_of
+from signup_sync.attribution.models import AttributionModel
 from signup_sync.vocabulary import EventType, Stage
+
+DEFAULT_MODEL = AttributionModel.FIRST_TOUCH
 
 
 def rate(numerator: int, denominator: int) -> float:
@@ -15,8 +29,17 @@ def rate(numerator: int, denominator: int) -> float:
     return round(numerator / denominator, 4) if denominator else 0.0
 
 
+def group_sort_key(group: GroupCount) -> tuple[int, float, bool, str]:
+    """Most leads first, then most attributed conversions, then by name (no group last)."""
+    return (-group.leads, -group.attributed_conversions, group.group is None, group.group or "")
+
+
 async def funnel_metrics(
-    session: AsyncSession, cohort: CohortFilter, group_by: GroupBy
+    session: AsyncSession,
+    cohort: CohortFilter,
+    group_by: GroupBy,
+    model: AttributionModel = DEFAULT_MODEL,
+    conversion_type: str | None = None,
 ) -> FunnelMetrics:
     reached = await repository.stage_counts(session, cohort)
     total = reached[0]
@@ -31,14 +54,31 @@ async def funnel_metrics(
         )
         for i, stage in enumerate(Stage)
     ]
-    group_rows = await repository.groups(session, cohort, group_by.value)
+    dim = dimension(group_by, dialect_of(session))
+    lead_groups = {row.grp: row for row in await repository.groups(session, cohort, dim)}
+    credit_groups = await attributed.by_group(session, cohort, dim, model, conversion_type)
+    groups = []
+    for key in lead_groups.keys() | credit_groups.keys():
+        row = lead_groups.get(key)
+        credit = credit_groups.get(key)
+        leads = int(row.leads) if row is not None else 0
+        conversions = int(row.conversions) if row is not None else 0
+        label = getattr(row, "label", None) if row is not None else None
+        groups.append(
+            GroupCount(
+                group=key,
+                label=label or (credit.label if credit is not None else None),
+                leads=leads,
+                conversions=conversions,
+                conversion_rate=rate(conversions, leads),
+                attributed_conversions=credit.conversions if credit is not None else 0.0,
+                attributed_value=credit.value if credit is not None else Decimal("0.00"),
+            )
+        )
+    groups.sort(key=group_sort_key)
     counts = {t.value: 0 for t in EventType}
     counts.update(await repository.event_counts(session, cohort))
-    filters = {
-        k: v
-        for k, v in (("source_type", cohort.source_type), ("utm_campaign", cohort.utm_campaign))
-        if v is not None
-    }
+    sums = await attributed.totals(session, cohort, model, conversion_type)
     return FunnelMetrics(
         total_leads=total,
         total_conversions=converted,
@@ -46,16 +86,17 @@ async def funnel_metrics(
         stages=stages,
         event_counts=counts,
         group_by=group_by,
-        groups=[
-            GroupCount(
-                group=row.grp,
-                leads=int(row.leads),
-                conversions=int(row.conversions),
-                conversion_rate=rate(int(row.conversions), int(row.leads)),
-            )
-            for row in group_rows
-        ],
+        groups=groups,
         median_days_to_conversion=await repository.median_days_to_conversion(session, cohort),
+        conversion_window_days=cohort.conversion_window_days,
+        attribution=AttributionTotals(
+            model=model,
+            conversion_type=conversion_type,
+            conversions=sums.conversions,
+            value=sums.value,
+            unattributed_conversions=sums.unattributed_conversions,
+            unattributed_value=sums.unattributed_value,
+        ),
         window=Window(start=cohort.start, end=cohort.end),
-        filters=filters,
+        filters=cohort.filters(),
     )

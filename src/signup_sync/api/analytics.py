@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from signup_sync.analytics.repository import CohortFilter
-from signup_sync.analytics.schemas import FunnelMetrics, GroupBy
-from signup_sync.analytics.service import funnel_metrics
+from signup_sync.analytics.schemas import FunnelMetrics, GroupBy, StageTransitions, TimeToConvert
+from signup_sync.analytics.service import DEFAULT_MODEL, funnel_metrics
+from signup_sync.analytics.time_to_convert import DEFAULT_BINS, time_to_convert
+from signup_sync.analytics.transitions import stage_transitions
 from signup_sync.api.deps import Authorized, Uow
 from signup_sync.api.funnel import ERRORS
+from signup_sync.attribution.models import AttributionModel
 from signup_sync.errors import InvalidInput
 from signup_sync.vocabulary import SourceType
 
@@ -42,14 +46,7 @@ def parse_bound(raw: str | None, field: str, *, end: bool) -> datetime | None:
     return moment + timedelta(microseconds=1) if end else moment
 
 
-@router.get(
-    "/funnel-metrics",
-    response_model=FunnelMetrics,
-    summary="Funnel metrics of a cohort of leads, by stage and by group",
-    responses=ERRORS,
-)
-async def get_funnel_metrics(
-    uow: Uow,
+def cohort_filter(
     source_type: Annotated[
         SourceType | None, Query(description="only leads whose first touch came from it")
     ] = None,
@@ -63,19 +60,108 @@ async def get_funnel_metrics(
     utm_campaign: Annotated[
         str | None, Query(max_length=255, description="only leads whose first touch had it")
     ] = None,
-    group_by: Annotated[GroupBy, Query(description="group leads by their first touch's")] = (
-        GroupBy.SOURCE_TYPE
-    ),
-) -> FunnelMetrics:
+    conversion_window_days: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=3650,
+            description="a lead counts as converted only if it converted within this many "
+            "days of its first touch",
+        ),
+    ] = None,
+) -> CohortFilter:
+    """The cohort every analytics endpoint reads: leads by their first touch."""
     start = parse_bound(start_date, "start_date", end=False)
     end = parse_bound(end_date, "end_date", end=True)
     if start is not None and end is not None and start >= end:
         raise InvalidInput("start_date must not be after end_date", field="start_date")
     campaign = utm_campaign.strip().lower() if utm_campaign and utm_campaign.strip() else None
-    cohort = CohortFilter(
+    return CohortFilter(
         start=start,
         end=end,
         source_type=source_type.value if source_type else None,
         utm_campaign=campaign,
+        conversion_window_days=conversion_window_days,
     )
-    return await uow.read(lambda session: funnel_metrics(session, cohort, group_by))
+
+
+Cohort = Annotated[CohortFilter, Depends(cohort_filter)]
+_GROUP_HELP = (
+    "group leads by their first touch's source type, channel, UTM source/medium/campaign, "
+    "item (event) or month (cohort_month)"
+)
+
+
+def parse_bins(raw: str | None) -> tuple[int, ...]:
+    if raw is None or not raw.strip():
+        return DEFAULT_BINS
+    try:
+        edges = tuple(int(part) for part in raw.split(","))
+    except ValueError:
+        raise InvalidInput(
+            "bins must be comma-separated whole days, e.g. 1,7,30", field="bins"
+        ) from None
+    if not 1 <= len(edges) <= 30 or edges[0] < 1 or any(b <= a for a, b in pairwise(edges)):
+        raise InvalidInput(
+            "bins must be 1 to 30 increasing whole days, the first at least 1", field="bins"
+        )
+    return edges
+
+
+@router.get(
+    "/funnel-metrics",
+    response_model=FunnelMetrics,
+    summary="Funnel metrics of a cohort of leads, by stage and by group",
+    responses=ERRORS,
+)
+async def get_funnel_metrics(
+    uow: Uow,
+    cohort: Cohort,
+    group_by: Annotated[GroupBy, Query(description=_GROUP_HELP)] = GroupBy.SOURCE_TYPE,
+    model: Annotated[
+        AttributionModel,
+        Query(description="attribution model of attributed_conversions / attributed_value"),
+    ] = DEFAULT_MODEL,
+    conversion_type: Annotated[
+        str | None,
+        Query(max_length=64, description="attributed figures of this conversion type only"),
+    ] = None,
+) -> FunnelMetrics:
+    kind = conversion_type.strip() if conversion_type and conversion_type.strip() else None
+    return await uow.read(lambda session: funnel_metrics(session, cohort, group_by, model, kind))
+
+
+@router.get(
+    "/time-to-convert",
+    response_model=TimeToConvert,
+    summary="Days from first touch to conversion: median, p75, p90 and a histogram",
+    responses=ERRORS,
+)
+async def get_time_to_convert(
+    uow: Uow,
+    cohort: Cohort,
+    group_by: Annotated[GroupBy | None, Query(description=_GROUP_HELP)] = None,
+    bins: Annotated[
+        str | None,
+        Query(
+            description="histogram bucket edges in whole days, comma-separated "
+            "(default 1,2,3,7,14,30,60,90)"
+        ),
+    ] = None,
+) -> TimeToConvert:
+    edges = parse_bins(bins)
+    return await uow.read(lambda session: time_to_convert(session, cohort, group_by, edges))
+
+
+@router.get(
+    "/stage-transitions",
+    response_model=StageTransitions,
+    summary="For each pair of adjacent stages: the share that moved on and the median time",
+    responses=ERRORS,
+)
+async def get_stage_transitions(
+    uow: Uow,
+    cohort: Cohort,
+    group_by: Annotated[GroupBy | None, Query(description=_GROUP_HELP)] = None,
+) -> StageTransitions:
+    return await uow.read(lambda session: stage_transitions(session, cohort, group_by))

@@ -22,7 +22,9 @@ _BODY_DOC: dict[str, Any] = {
         "content": {
             "text/csv": {
                 "schema": {"type": "string"},
-                "example": "Email,First Name,Last Name,Date\nana@example.com,Ana,Müller,2026-06-01\n",
+                "example": (
+                    "Email,First Name,Last Name,Date\nana@example.com,Ana,Müller,2026-06-01\n"
+                ),
             },
             "multipart/form-data": {
                 "schema": {

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,9 @@ class Touchpoint:
     utm_campaign: str | None = None
     utm_term: str | None = None
     utm_content: str | None = None
+    channel: str | None = None
+    item: str | None = None  # "kind:id" of metadata.item (a webinar, event, appointment...)
+    item_name: str | None = None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -30,7 +34,20 @@ class Touchpoint:
             "utm_campaign": self.utm_campaign,
             "utm_term": self.utm_term,
             "utm_content": self.utm_content,
+            "channel": self.channel,
+            "item": self.item,
+            "item_name": self.item_name,
         }
+
+
+def item_of(metadata: Mapping[str, Any] | None) -> tuple[str | None, str | None]:
+    """The ``"kind:id"`` key and name of an event's ``metadata.item``, when it has one."""
+    item = (metadata or {}).get("item")
+    if not isinstance(item, Mapping) or item.get("id") in (None, ""):
+        return None, None
+    key = f"{item.get('kind') or 'item'}:{item['id']}"[:300]
+    name = item.get("name")
+    return key, (str(name)[:255] if name not in (None, "") else None)
 
 
 def first_and_last(touches: Sequence[Touchpoint]) -> tuple[Touchpoint | None, Touchpoint | None]:

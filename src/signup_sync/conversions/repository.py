@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signup_sync.db.models import FunnelConversion, Lead
+from signup_sync.db.models import AttributionCredit, FunnelConversion, Lead
 
 
 async def find_lead_and_conversion(
@@ -32,3 +35,9 @@ async def add(session: AsyncSession, conversion: FunnelConversion) -> FunnelConv
     session.add(conversion)
     await session.flush()
     return conversion
+
+
+async def add_credits(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Store a conversion's per-model credits in one round trip."""
+    if rows:
+        await session.execute(cast(Table, AttributionCredit.__table__).insert(), list(rows))

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from signup_sync.attribution.models import DEFAULT_HALF_LIFE_DAYS
 from signup_sync.events.schemas import Email, Text, check_occurred_at
 from signup_sync.vocabulary import SourceType
 
@@ -61,6 +62,13 @@ class ConversionIn(BaseModel):
         default=SourceType.DIRECT_SIGNUP,
         description="source of the stored `converted` event",
     )
+    half_life_days: int = Field(
+        default=DEFAULT_HALF_LIFE_DAYS,
+        ge=1,
+        le=365,
+        description="time_decay model: a touchpoint's credit halves for every this many days "
+        "between it and the conversion",
+    )
 
     @field_validator("converted_at")
     @classmethod
@@ -78,6 +86,16 @@ class Touch(BaseModel):
     utm_campaign: str | None
     utm_term: str | None
     utm_content: str | None
+    channel: str | None = None
+    item: str | None = None
+    item_name: str | None = None
+
+
+class AttributedTouch(Touch):
+    """A touchpoint with its credit under every model (6 places; each model sums to 1)."""
+
+    credits: dict[str, Decimal]
+    value_shares: dict[str, Decimal] | None = None
 
 
 class ConversionOut(BaseModel):
@@ -124,5 +142,7 @@ class ConversionOut(BaseModel):
     total_touchpoints: int
     first_touch: Touch | None
     last_touch: Touch | None
+    half_life_days: int | None = None
+    touchpoints: list[AttributedTouch] = Field(default_factory=list)
     duplicate: bool
     message: str

@@ -6,9 +6,10 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signup_sync.attribution.touches import Touchpoint, first_and_last, whole_days
+from signup_sync.attribution.touches import Touchpoint, first_and_last, item_of, whole_days
 from signup_sync.conversions import repository
-from signup_sync.conversions.schemas import ConversionIn, ConversionOut, Touch
+from signup_sync.conversions.credits import attribute, credit_rows
+from signup_sync.conversions.schemas import AttributedTouch, ConversionIn, ConversionOut, Touch
 from signup_sync.db.models import FunnelConversion, FunnelEvent
 from signup_sync.db.types import utcnow
 from signup_sync.events import repository as events_repository
@@ -18,6 +19,7 @@ from signup_sync.vocabulary import EventType
 
 
 def _touch(event: FunnelEvent) -> Touchpoint:
+    item, item_name = item_of(event.event_metadata)
     return Touchpoint(
         event_id=event.id,
         source_type=event.source_type,
@@ -28,6 +30,9 @@ def _touch(event: FunnelEvent) -> Touchpoint:
         utm_campaign=event.utm_campaign,
         utm_term=event.utm_term,
         utm_content=event.utm_content,
+        channel=event.channel,
+        item=item,
+        item_name=item_name,
     )
 
 
@@ -66,6 +71,10 @@ def to_out(conversion: FunnelConversion, email: str, *, duplicate: bool) -> Conv
         total_touchpoints=conversion.total_touchpoints,
         first_touch=_touch_out(attribution.get("first_touch")),
         last_touch=_touch_out(attribution.get("last_touch")),
+        half_life_days=attribution.get("half_life_days"),
+        touchpoints=[
+            AttributedTouch.model_validate(t) for t in attribution.get("touchpoints") or []
+        ],
         duplicate=duplicate,
         message=message,
     )
@@ -129,11 +138,16 @@ async def record_conversion(session: AsyncSession, data: ConversionIn) -> Conver
         last_touch_at=last.occurred_at if last else None,
         days_to_conversion=whole_days(first.occurred_at, converted_at) if first else None,
         total_touchpoints=len(touches),
-        attribution={
-            "first_touch": first.as_json() if first else None,
-            "last_touch": last.as_json() if last else None,
-        },
+        attribution=None,
         created_at=utcnow(),
     )
+    attributed = attribute(touches, converted_at, data.value, data.half_life_days)
+    conversion.attribution = {
+        "first_touch": first.as_json() if first else None,
+        "last_touch": last.as_json() if last else None,
+        "half_life_days": data.half_life_days,
+        "touchpoints": [a.as_json() for a in attributed],
+    }
     await repository.add(session, conversion)
+    await repository.add_credits(session, credit_rows(conversion, attributed))
     return to_out(conversion, data.email, duplicate=False)

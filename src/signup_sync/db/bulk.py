@@ -50,7 +50,16 @@ def _lead_upsert_set(excluded: Any) -> dict[str, Any]:
             "first_touch_utm_source",
             "first_touch_utm_medium",
             "first_touch_utm_campaign",
+            "first_touch_channel",
+            "first_touch_item",
+            "first_touch_item_name",
         )
+    }
+    stage_times = {
+        f"stage_{n}_at": _earlier_nullable(
+            getattr(excluded, f"stage_{n}_at"), getattr(t, f"stage_{n}_at")
+        )
+        for n in range(1, 7)
     }
     return {
         "first_name": case((t.first_name.is_(None), excluded.first_name), else_=t.first_name),
@@ -66,6 +75,7 @@ def _lead_upsert_set(excluded: Any) -> dict[str, Any]:
         "converted_at": _earlier_nullable(excluded.converted_at, t.converted_at),
         "updated_at": excluded.updated_at,
         **touch,
+        **stage_times,
     }
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -67,6 +68,7 @@ class Lead(Base):
         Index(None, "first_seen_at"),
         Index(None, "first_touch_source_type", "first_seen_at"),
         Index(None, "first_touch_utm_campaign", "first_seen_at"),
+        Index(None, "first_touch_channel", "first_seen_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -84,6 +86,18 @@ class Lead(Base):
     first_touch_utm_medium: Mapped[str | None] = mapped_column(String(255))
     first_touch_utm_campaign: Mapped[str | None] = mapped_column(String(255))
     converted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_touch_channel: Mapped[str | None] = mapped_column(String(32))
+    # "kind:id" and name of the first touch's metadata.item (a webinar, event, service...).
+    first_touch_item: Mapped[str | None] = mapped_column(String(300))
+    first_touch_item_name: Mapped[str | None] = mapped_column(String(255))
+    # When the lead first reached stage N or a later one (min occurred_at of its active
+    # events at stage >= N); NULL while it has not. Non-decreasing in N.
+    stage_1_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stage_2_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stage_3_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stage_4_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stage_5_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stage_6_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -121,6 +135,7 @@ class FunnelEvent(Base):
     gclid: Mapped[str | None] = mapped_column(String(255))
     fbclid: Mapped[str | None] = mapped_column(String(255))
     msclkid: Mapped[str | None] = mapped_column(String(255))
+    channel: Mapped[str | None] = mapped_column(String(32))  # signup_sync.channels, at ingest
     event_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONDoc)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -153,6 +168,40 @@ class FunnelConversion(Base):
     total_touchpoints: Mapped[int] = mapped_column(Integer, default=0)
     attribution: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AttributionCredit(Base):
+    """One touchpoint's share of one conversion under one attribution model.
+
+    The queryable copy of the credits frozen in ``funnel_conversions.attribution``. Credits
+    are integer millionths (a conversion's sum to 1,000,000) and values integer cents (a
+    conversion's sum to its value), so sums are exact on every database.
+    """
+
+    __tablename__ = "funnel_attribution_credits"
+    __table_args__ = (
+        Index(None, "conversion_id"),
+        Index(None, "lead_id", "model"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    conversion_id: Mapped[int] = mapped_column(
+        ForeignKey("funnel_conversions.id", ondelete="CASCADE")
+    )
+    lead_id: Mapped[int] = mapped_column(ForeignKey("funnel_leads.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(20))
+    position: Mapped[int] = mapped_column(Integer)
+    event_id: Mapped[int | None] = mapped_column(BigId)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source_type: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    utm_source: Mapped[str | None] = mapped_column(String(255))
+    utm_medium: Mapped[str | None] = mapped_column(String(255))
+    utm_campaign: Mapped[str | None] = mapped_column(String(255))
+    item: Mapped[str | None] = mapped_column(String(300))
+    item_name: Mapped[str | None] = mapped_column(String(255))
+    credit_micros: Mapped[int] = mapped_column(Integer)
+    value_cents: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class FunnelSyncLog(Base):

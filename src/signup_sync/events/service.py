@@ -9,15 +9,18 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signup_sync.attribution.touches import item_of
+from signup_sync.channels import derive_channel
 from signup_sync.db.bulk import LeadRef, insert_events, update_event_statuses, upsert_leads
 from signup_sync.db.types import utcnow
 from signup_sync.events.records import EventRecord
 from signup_sync.events.repository import StoredEvent, find_existing
 from signup_sync.leads.stitching import claim_phones
-from signup_sync.vocabulary import EventType
+from signup_sync.vocabulary import EventType, Stage
 
 # Rows per statement: keeps SQLite under its bound-parameter limit and statements reasonable.
 CHUNK = 500
+STAGE_NUMBERS = tuple(int(s) for s in Stage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,20 @@ def _duplicate(stored: StoredEvent, *, changed: bool = False) -> IngestOutcome:
     )
 
 
+def channel_of_record(record: EventRecord) -> str:
+    return derive_channel(
+        record.source_type,
+        utm_source=record.utm_source,
+        utm_medium=record.utm_medium,
+        utm_campaign=record.utm_campaign,
+        referrer=record.referrer,
+        landing_page=record.landing_page,
+        gclid=record.gclid,
+        fbclid=record.fbclid,
+        msclkid=record.msclkid,
+    )
+
+
 def lead_row(records: Sequence[EventRecord], now: datetime) -> dict[str, Any]:
     """Fold one person's new records (oldest first) into the values of their lead row."""
     counting = [r for r in records if r.counts]
@@ -62,6 +79,7 @@ def lead_row(records: Sequence[EventRecord], now: datetime) -> dict[str, Any]:
         return next((getattr(r, name) for r in records if getattr(r, name)), None)
 
     converted = [r.occurred_at for r in counting if r.event_type == EventType.CONVERTED]
+    item, item_name = item_of(first.metadata)
     return {
         "email": first_value("email"),
         "phone": first_value("phone"),
@@ -77,6 +95,14 @@ def lead_row(records: Sequence[EventRecord], now: datetime) -> dict[str, Any]:
         "first_touch_utm_medium": first.utm_medium,
         "first_touch_utm_campaign": first.utm_campaign,
         "converted_at": min(converted) if converted else None,
+        "first_touch_channel": channel_of_record(first),
+        "first_touch_item": item,
+        "first_touch_item_name": item_name,
+        # stage_N_at: when the lead first reached stage N or beyond (see db/models.py).
+        **{
+            f"stage_{n}_at": min((r.occurred_at for r in counting if r.stage >= n), default=None)
+            for n in STAGE_NUMBERS
+        },
         "created_at": now,
         "updated_at": now,
     }
@@ -104,6 +130,7 @@ def event_row(record: EventRecord, lead_id: int, now: datetime) -> dict[str, Any
         "fbclid": record.fbclid,
         "msclkid": record.msclkid,
         "metadata": record.metadata,
+        "channel": channel_of_record(record),
         "created_at": now,
     }
 
