@@ -80,6 +80,9 @@ class FakeZoom:
         )
 
     async def token(self, request: Request) -> Response:
+        self.requests.append("POST /oauth/token")
+        if (fault := self._fault(request, "/oauth/token")) is not None:
+            return fault
         form = dict(await request.form())
         params = {**dict(request.query_params), **form}
         expected = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()

@@ -354,7 +354,15 @@ async def test_bad_credentials_are_fatal_without_leaking_them(fake: Fake) -> Non
     assert "wrong-secret-value" not in str(info.value)
     with pytest.raises(FatalSourceError, match="invalid_request"):
         await run(fake, account_id="not-the-account")
-    assert fake.zoom.requests == []
+    assert fake.zoom.requests == ["POST /oauth/token"] * 2  # refused credentials: no retry
+
+
+async def test_token_endpoint_failures_are_retried(fake: Fake) -> None:
+    fake.zoom.fail("/oauth/token", "500")
+    fake.zoom.fail("/oauth/token", "429")
+    events, skipped, _ = await run(fake)
+    check_full(events, skipped)
+    assert fake.zoom.requests[:3] == ["POST /oauth/token"] * 3
 
 
 async def test_missing_secret_names_the_variable(fake: Fake) -> None:
@@ -365,6 +373,24 @@ async def test_missing_secret_names_the_variable(fake: Fake) -> None:
     ctx.config = ZoomConfig.model_validate(config)
     with pytest.raises(FatalSourceError, match="MY_ZOOM_ACCOUNT"):
         await read_pages(ctx)
+
+
+def test_unfinished_pass_resumes_only_over_the_same_window() -> None:
+    from signup_sync.sources.zoom_pages import Progress
+
+    progress = Progress(None, [None, None])
+    progress.start_item(f"webinar:{W1}")
+    progress.lists_done.append("all:approved")
+    progress.item(f"webinar:{W1}")["instances_done"].append(U1)
+    cursor = progress.dump()
+    progress.lists_done.append("all:pending")
+    assert cursor["pass"]["lists_done"] == ["all:approved"]  # a snapshot, not a live view
+    again = Progress(cursor, [None, None])
+    assert (again.current, again.lists_done) == (f"webinar:{W1}", ["all:approved"])
+    windowed = Progress(cursor, ["2024-01-01T00:00:00+00:00", None])
+    assert (windowed.current, windowed.lists_done) == (None, [])
+    assert windowed.item(f"webinar:{W1}")["instances_done"] == [U1]  # kept across runs
+    assert Progress({"v": 99, "items": {"x": {}}}, [None, None]).items == {}
 
 
 def test_config_validation() -> None:

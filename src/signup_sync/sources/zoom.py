@@ -26,23 +26,21 @@ from urllib.parse import quote
 from pydantic import Field, field_validator, model_validator
 
 from signup_sync.events.records import EventRecord
-from signup_sync.leads.identity import normalise_email
 from signup_sync.sources.base import Page, SourceConfig, SourceContext
 from signup_sync.sources.errors import FatalSourceError
 from signup_sync.sources.http import SourceHttp
 from signup_sync.sources.zoom_auth import ZoomNotFound, ZoomOAuth, zoom_response_hook
-from signup_sync.sources.zoom_pages import ZoomPager
+from signup_sync.sources.zoom_pages import Progress, ZoomPager, encode_uuid
 from signup_sync.sources.zoom_records import (
     MappingOptions,
+    collapse_participants,
     map_webhook_event,
     map_zoom_record,
     parse_time,
-    person_key,
 )
 
-__all__ = ["ZoomConfig", "ZoomConnector", "map_webhook_event"]
+__all__ = ["ZoomConfig", "ZoomConnector", "encode_uuid", "map_webhook_event"]
 
-CURSOR_VERSION = 1
 RECURRING_TYPES = {"webinar": {6, 9}, "meeting": {3, 8}}
 RegistrantStatus = Literal["approved", "pending", "denied"]
 ALL_STATUSES: tuple[RegistrantStatus, ...] = ("approved", "pending", "denied")
@@ -132,64 +130,6 @@ class ZoomItem:
             recurring=kind_type in RECURRING_TYPES[kind],
             configured=configured,
         )
-
-
-class Progress:
-    """The cursor: per-item state across runs plus the unfinished pass, as plain JSON."""
-
-    def __init__(self, cursor: Mapping[str, Any] | None) -> None:
-        raw = dict(cursor) if cursor and cursor.get("v") == CURSOR_VERSION else {}
-        self.items: dict[str, dict[str, Any]] = {
-            key: {
-                "registrants_read_at": value.get("registrants_read_at"),
-                "instances_done": list(value.get("instances_done") or []),
-            }
-            for key, value in (raw.get("items") or {}).items()
-        }
-        run = raw.get("pass") or {}
-        self.items_done: list[str] = list(run.get("items_done") or [])
-        self.current: str | None = run.get("item")
-        self.lists_done: list[str] = list(run.get("lists_done") or [])
-        self.complete = False
-
-    def item(self, key: str) -> dict[str, Any]:
-        return self.items.setdefault(key, {"registrants_read_at": None, "instances_done": []})
-
-    def start_item(self, key: str) -> None:
-        if self.current != key:
-            self.current, self.lists_done = key, []
-
-    def finish_item(self, key: str) -> None:
-        self.items_done.append(key)
-        self.current, self.lists_done = None, []
-
-    def finish_pass(self, keep: set[str]) -> None:
-        self.items = {k: v for k, v in self.items.items() if k in keep}
-        self.items_done, self.current, self.lists_done = [], None, []
-        self.complete = True
-
-    def dump(self) -> dict[str, Any]:
-        run = None
-        if not self.complete:
-            run = {
-                "items_done": self.items_done,
-                "item": self.current,
-                "lists_done": self.lists_done,
-            }
-        return {
-            "v": CURSOR_VERSION,
-            "items": {
-                k: {**v, "instances_done": list(v["instances_done"])} for k, v in self.items.items()
-            },
-            "pass": run,
-        }
-
-
-def encode_uuid(uuid: str) -> str:
-    """Path segment for an instance UUID: Zoom wants it double-encoded if it starts with
-    ``/`` or contains ``//``, else encoded once."""
-    once = quote(uuid, safe="")
-    return quote(once, safe="") if uuid.startswith("/") or "//" in uuid else once
 
 
 class ZoomConnector:
@@ -303,7 +243,8 @@ class ZoomConnector:
 
     async def pages(self) -> AsyncIterator[Page]:
         pager = ZoomPager(self._client(), self.ctx.retry, self.config.page_size)
-        progress = Progress(None if self.ctx.force else self.ctx.cursor)
+        window = [w.isoformat() if w else None for w in (self.ctx.since, self.ctx.until)]
+        progress = Progress(None if self.ctx.force else self.ctx.cursor, window)
         items = await self._items(pager)
         for item in items:
             if item.key in progress.items_done:
@@ -438,46 +379,3 @@ class ZoomConnector:
                 if exc.code == 12702:  # older than a year: Zoom will never serve it
                     done.append(uuid)
                 # else: not ready yet (reports lag the end); try again next run
-
-
-def collapse_participants(
-    rows: list[dict[str, Any]], seen: set[str], item: dict[str, Any], instance: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """One record per person on this page (Zoom lists one row per join session).
-
-    ``seen`` holds the people of this instance already yielded on earlier pages; a person is
-    keyed by normalised email. Rows without email stay one record each (they are skipped).
-    """
-    people: dict[str, dict[str, Any]] = {}
-    records: list[dict[str, Any]] = []
-    for row in rows:
-        email = normalise_email(row.get("user_email") or None)
-        admitted = row.get("status", "in_meeting") != "in_waiting_room"
-        base = {"kind": "participant", "item": item, "instance": instance}
-        if email is None:
-            records.append({**base, "participant": row, "sessions": 1, "admitted": admitted})
-            continue
-        key = person_key(email)
-        if key in seen:
-            continue
-        person = people.get(key)
-        if person is None:
-            person = {
-                **base,
-                "participant": row,
-                "sessions": 0,
-                "duration_seconds": 0,
-                "admitted": False,
-            }
-            people[key] = person
-            records.append(person)
-        person["sessions"] += 1
-        person["duration_seconds"] += int(row.get("duration") or 0)
-        if admitted and (
-            not person["admitted"]
-            or str(row.get("join_time")) < str(person["participant"].get("join_time"))
-        ):
-            person["participant"] = row  # the earliest admitted session is the attendance time
-        person["admitted"] = person["admitted"] or admitted
-    seen.update(k for k, p in people.items() if p["admitted"])
-    return records

@@ -1,4 +1,6 @@
-"""Zoom list paging: ``page_size`` + ``next_page_token`` (empty string on the last page).
+"""Where a Zoom sync is: paging within a list, and progress across lists, items and runs.
+
+List paging: ``page_size`` + ``next_page_token`` (empty string on the last page).
 
 A token handed back twice is a loop (PaginationLoopError). An expired or invalid token
 (HTTP 400, code 300; tokens live 15 minutes) restarts the listing once from the top, as
@@ -9,13 +11,16 @@ A page of the wrong shape is fetched again with back-off, then reported as malfo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from signup_sync.sources.base import RetryPolicy
 from signup_sync.sources.errors import PaginationLoopError, RetriableSourceError
 from signup_sync.sources.http import SourceHttp
 from signup_sync.sources.zoom_auth import INVALID_FIELD_CODE, ZoomApiError
+
+CURSOR_VERSION = 1
 
 
 class ZoomPager:
@@ -85,3 +90,67 @@ def _shape_problem(data: Any, key: str | None) -> str:
     if not isinstance(data.get("next_page_token", ""), str):
         return "next_page_token is not a string"
     return ""
+
+
+def encode_uuid(uuid: str) -> str:
+    """Path segment for an instance UUID: Zoom wants it double-encoded if it starts with
+    ``/`` or contains ``//``, else encoded once."""
+    once = quote(uuid, safe="")
+    return quote(once, safe="") if uuid.startswith("/") or "//" in uuid else once
+
+
+class Progress:
+    """The cursor: per-item state across runs plus the unfinished pass, as plain JSON."""
+
+    def __init__(self, cursor: Mapping[str, Any] | None, window: list[str | None]) -> None:
+        raw = dict(cursor) if cursor and cursor.get("v") == CURSOR_VERSION else {}
+        # An unfinished pass is resumed only by a run over the same backfill window.
+        self.window = window
+        self.items: dict[str, dict[str, Any]] = {
+            key: {
+                "registrants_read_at": value.get("registrants_read_at"),
+                "instances_done": list(value.get("instances_done") or []),
+            }
+            for key, value in (raw.get("items") or {}).items()
+        }
+        run = raw.get("pass") or {}
+        if run.get("window", [None, None]) != window:
+            run = {}
+        self.items_done: list[str] = list(run.get("items_done") or [])
+        self.current: str | None = run.get("item")
+        self.lists_done: list[str] = list(run.get("lists_done") or [])
+        self.complete = False
+
+    def item(self, key: str) -> dict[str, Any]:
+        return self.items.setdefault(key, {"registrants_read_at": None, "instances_done": []})
+
+    def start_item(self, key: str) -> None:
+        if self.current != key:
+            self.current, self.lists_done = key, []
+
+    def finish_item(self, key: str) -> None:
+        self.items_done.append(key)
+        self.current, self.lists_done = None, []
+
+    def finish_pass(self, keep: set[str]) -> None:
+        self.items = {k: v for k, v in self.items.items() if k in keep}
+        self.items_done, self.current, self.lists_done = [], None, []
+        self.complete = True
+
+    def dump(self) -> dict[str, Any]:
+        run = None
+        if not self.complete:
+            # Copies: the engine may hold this dict while the pass moves on.
+            run = {
+                "items_done": list(self.items_done),
+                "item": self.current,
+                "lists_done": list(self.lists_done),
+                "window": list(self.window),
+            }
+        return {
+            "v": CURSOR_VERSION,
+            "items": {
+                k: {**v, "instances_done": list(v["instances_done"])} for k, v in self.items.items()
+            },
+            "pass": run,
+        }

@@ -287,3 +287,46 @@ def map_webhook_event(
             "received_at": received,
         }
     return map_zoom_record(record, options)
+
+
+def collapse_participants(
+    rows: list[dict[str, Any]], seen: set[str], item: dict[str, Any], instance: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One record per person on this page (Zoom lists one row per join session).
+
+    ``seen`` holds the people of this instance already yielded on earlier pages; a person is
+    keyed by normalised email. Rows without email stay one record each (they are skipped).
+    """
+    people: dict[str, dict[str, Any]] = {}
+    records: list[dict[str, Any]] = []
+    for row in rows:
+        email = normalise_email(row.get("user_email") or None)
+        admitted = row.get("status", "in_meeting") != "in_waiting_room"
+        base = {"kind": "participant", "item": item, "instance": instance}
+        if email is None:
+            records.append({**base, "participant": row, "sessions": 1, "admitted": admitted})
+            continue
+        key = person_key(email)
+        if key in seen:
+            continue
+        person = people.get(key)
+        if person is None:
+            person = {
+                **base,
+                "participant": row,
+                "sessions": 0,
+                "duration_seconds": 0,
+                "admitted": False,
+            }
+            people[key] = person
+            records.append(person)
+        person["sessions"] += 1
+        person["duration_seconds"] += int(row.get("duration") or 0)
+        if admitted and (
+            not person["admitted"]
+            or str(row.get("join_time")) < str(person["participant"].get("join_time"))
+        ):
+            person["participant"] = row  # the earliest admitted session is the attendance time
+        person["admitted"] = person["admitted"] or admitted
+    seen.update(k for k, p in people.items() if p["admitted"])
+    return records
