@@ -8,6 +8,8 @@ queue faults (429s, 5xx, expired tokens, malformed pages) with ``FakeZoom.fail``
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import itertools
 import threading
 import time
@@ -54,6 +56,8 @@ class FakeZoom:
     tokens: set[str] = field(default_factory=set)
     tokens_issued: int = 0
     loop_tokens: bool = False
+    # Host listings page by the deprecated page_number only (no next_page_token).
+    numbered_listings: bool = False
     _page_tokens: dict[str, int] = field(default_factory=dict)
     _counter: Iterator[int] = field(default_factory=itertools.count)
 
@@ -198,6 +202,8 @@ class FakeZoom:
             kind = parts[2][:-1]
             store = self.webinars if kind == "webinar" else self.meetings
             rows = [store[i] for k, i in self.hosts.get(parts[1], []) if k == kind]
+            if self.numbered_listings:
+                return self._numbered(request, parts[2], rows)
             return self._page(request, parts[2], rows)
         if head in ("webinars", "meetings") and len(parts) == 2:
             store = self.webinars if head == "webinars" else self.meetings
@@ -227,6 +233,19 @@ class FakeZoom:
                 raise KeyError(uuid)
             return self._page(request, "participants", self.participants[uuid])
         return JSONResponse({"code": 300, "message": "Invalid path"}, 404)
+
+    def _numbered(self, request: Request, key: str, rows: list[dict[str, Any]]) -> Response:
+        size = max(1, min(int(request.query_params.get("page_size", "30")), 300))
+        number = int(request.query_params.get("page_number", "1"))
+        body = {
+            "page_count": max(1, -(-len(rows) // size)),
+            "page_number": number,
+            "page_size": size,
+            "total_records": len(rows),
+            "next_page_token": "",
+            key: rows[(number - 1) * size : number * size],
+        }
+        return JSONResponse(body)
 
     def _page(self, request: Request, key: str, rows: list[dict[str, Any]]) -> Response:
         q = request.query_params
@@ -281,6 +300,18 @@ def serve(app: Starlette) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def signed_webhook_headers(secret: str, timestamp: str, raw_body: bytes) -> dict[str, str]:
+    """Headers Zoom sends with a webhook (source-apis.md §2.6), signed over the raw bytes."""
+    message = b"v0:" + timestamp.encode() + b":" + raw_body
+    signature = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return {
+        "x-zm-signature": f"v0={signature}",
+        "x-zm-request-timestamp": timestamp,
+        "content-type": "application/json; charset=utf-8",
+        "user-agent": "Zoom Marketplace/1.0a",
+    }
 
 
 # --- the standard scenario (numbers in tests/sources/test_zoom.py are computed from it) ---

@@ -53,6 +53,7 @@ from tests.fakes.zoom import (
     participant,
     registrant,
     serve,
+    signed_webhook_headers,
     standard_zoom,
 )
 
@@ -291,6 +292,13 @@ async def test_configured_webinar_ids_only(fake: Fake) -> None:
             f"webinar_instance:{I2B}:person:{person('bob@example.net')}",
         ]
     )
+
+
+async def test_host_listing_paged_by_page_number(fake: Fake) -> None:
+    fake.zoom.numbered_listings = True
+    events, skipped, _ = await run(fake)
+    check_full(events, skipped)
+    assert fake.zoom.requested(f"/users/{HOST}/webinars?type=scheduled&page_size=2&page_number=2")
 
 
 async def test_unknown_configured_webinar_is_fatal_naming_it(fake: Fake) -> None:
@@ -607,6 +615,11 @@ def test_webhook_vector_z3_maps_like_the_sync() -> None:
         '"AbCdEfGhIjKlMnOpQrStUv","object":{"id":84512345678,"uuid":"Xy7q8JmXQ6KJ2y7f1c3kOw==",'
         '"registrant":{"id":"8CeUCKjUQXaGdYbNpw0Z5A","email":"ana.muller@example.com",'
         '"first_name":"Ana","last_name":"Müller","status":"approved"}}}}'
+    )
+    headers = signed_webhook_headers("zoom_wh_secret_TEST_123", "1717430401", raw.encode())
+    assert len(raw.encode()) == 316
+    assert headers["x-zm-signature"] == (
+        "v0=d7baa3cedc21dbe0e4e5af1f0113fdbc0ef6203a093a3e7fa18d74984b5f5acc"
     )
     [event] = map_webhook_event(orjson.loads(raw))
     assert event.external_id == f"webinar:{W1}:registrant:{ANA_RID}"

@@ -218,7 +218,7 @@ class ZoomConnector:
             for kind in kinds:
                 path = f"users/{quote(user, safe='')}/{kind}s"
                 async for rows, _ in pager.pages(
-                    path, f"{kind}s", {"type": "scheduled"}, f"{kind}s of user #{n}"
+                    path, f"{kind}s", {"type": "scheduled"}, f"{kind}s of user #{n}", numbered=True
                 ):
                     for row in rows:
                         item = ZoomItem.from_api(kind, row, configured=False)

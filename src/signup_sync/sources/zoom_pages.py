@@ -50,16 +50,22 @@ class ZoomPager:
         return await self._fetch(path, params or {}, what, None)
 
     async def pages(
-        self, path: str, key: str, params: dict[str, Any], what: str
+        self, path: str, key: str, params: dict[str, Any], what: str, *, numbered: bool = False
     ) -> AsyncIterator[tuple[list[dict[str, Any]], bool]]:
-        """Yield ``(rows, is_last)`` per page of the list under ``key``."""
-        token = ""
+        """Yield ``(rows, is_last)`` per page of the list under ``key``.
+
+        ``numbered``: the endpoint may page only by the deprecated ``page_number`` (a host's
+        webinar list); follow ``page_number < page_count`` when no token is given.
+        """
+        token, number = "", 0
         seen: set[str] = set()
         restarted = False
         while True:
             query = {**params, "page_size": self.page_size}
             if token:
                 query["next_page_token"] = token
+            elif number:
+                query["page_number"] = number
             try:
                 data = await self._fetch(path, query, what, key)
             except ZoomApiError as exc:
@@ -72,11 +78,19 @@ class ZoomPager:
             if following and following in seen:
                 raise PaginationLoopError(f"{what}: next_page_token repeated; stopping")
             seen.add(following)
+            next_number = 0
+            if numbered and not following:
+                page, count = data.get("page_number"), data.get("page_count")
+                if number and page != number:
+                    raise PaginationLoopError(f"{what}: page_number {number} was ignored")
+                if isinstance(page, int) and isinstance(count, int) and page < count:
+                    next_number = page + 1
             rows: list[dict[str, Any]] = data[key]
-            yield rows, not following
-            if not following:
+            last = not following and not next_number
+            yield rows, last
+            if last:
                 return
-            token = following
+            token, number = following, next_number
 
 
 def _shape_problem(data: Any, key: str | None) -> str:
