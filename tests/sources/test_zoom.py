@@ -306,6 +306,16 @@ async def test_unknown_configured_webinar_is_fatal_naming_it(fake: Fake) -> None
         await run(fake, user_ids=[], meeting_ids=[], webinar_ids=["80000000000"])
 
 
+async def test_listed_webinar_deleted_mid_run_is_skipped(fake: Fake) -> None:
+    del fake.zoom.registrants[("webinar", W1)]  # the fake now answers 404, code 3001
+    events, _, pages = await run(fake)
+    assert not any(
+        f":{W1}:" in (e.external_id or "") or U1 in (e.external_id or "") for e in events
+    )
+    assert len(events) == 15 - 6 - 2
+    assert pages[-1].cursor is not None and pages[-1].cursor["pass"] is None
+
+
 async def test_pending_not_counted_when_configured(fake: Fake) -> None:
     events, _, _ = await run(fake, count_pending=False, registrant_statuses=["pending"])
     assert {e.email: e.status for e in events if e.event_type == "webinar_registered"} == {

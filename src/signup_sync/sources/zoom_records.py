@@ -294,8 +294,11 @@ def collapse_participants(
 ) -> list[dict[str, Any]]:
     """One record per person on this page (Zoom lists one row per join session).
 
-    ``seen`` holds the people of this instance already yielded on earlier pages; a person is
-    keyed by normalised email. Rows without email stay one record each (they are skipped).
+    ``seen`` holds the people of this instance already yielded on earlier pages (hashes, so
+    memory is one short string per attendee); a person is keyed by normalised email. The event
+    time is their earliest admitted session on the page where they first appear; ``sessions``
+    and ``duration_seconds`` count that page's rows. Rows without email stay one record each
+    (mapping skips them).
     """
     people: dict[str, dict[str, Any]] = {}
     records: list[dict[str, Any]] = []
@@ -321,7 +324,8 @@ def collapse_participants(
             people[key] = person
             records.append(person)
         person["sessions"] += 1
-        person["duration_seconds"] += int(row.get("duration") or 0)
+        duration = row.get("duration")
+        person["duration_seconds"] += int(duration) if isinstance(duration, int | float) else 0
         if admitted and (
             not person["admitted"]
             or str(row.get("join_time")) < str(person["participant"].get("join_time"))
