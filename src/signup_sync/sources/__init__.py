@@ -8,8 +8,10 @@ from __future__ import annotations
 from signup_sync.sources.base import Connector
 from signup_sync.sources.eventbrite import EventbriteConnector
 from signup_sync.sources.poshvip import PoshvipConnector
+from signup_sync.sources.zoom import ZoomConnector
 
 REGISTRY: dict[str, type[Connector]] = {
     EventbriteConnector.source_type: EventbriteConnector,
     PoshvipConnector.source_type: PoshvipConnector,
+    ZoomConnector.source_type: ZoomConnector,
 }
