@@ -6,6 +6,7 @@ time zone Europe/Madrid (CEST, +2); providers 2 (Madrid) and 5 (New York, EDT, -
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import aclosing, suppress
 from datetime import UTC, datetime, timedelta
@@ -525,3 +526,202 @@ def test_config_validation() -> None:
         "username": "EASYAPPOINTMENTS_USERNAME", "password": "EASYAPPOINTMENTS_PASSWORD",
     }  # fmt: skip
     assert EasyAppointmentsConfig(mode="mysql").secret_env_names() == {}
+
+
+# ---- direct-MySQL mode against the real MariaDB ---------------------------------------------
+
+MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+EA_SCHEMA = [
+    """CREATE TABLE ea_roles (id INT(11) PRIMARY KEY AUTO_INCREMENT, create_datetime DATETIME NULL,
+        update_datetime DATETIME NULL, name VARCHAR(256), slug VARCHAR(256), is_admin TINYINT(4),
+        appointments INT(11), customers INT(11), services INT(11), users INT(11),
+        system_settings INT(11), user_settings INT(11)) ENGINE=InnoDB""",
+    """CREATE TABLE ea_users (id INT(11) PRIMARY KEY AUTO_INCREMENT, create_datetime DATETIME NULL,
+        update_datetime DATETIME NULL, first_name VARCHAR(256) NULL, last_name VARCHAR(512) NULL,
+        email VARCHAR(512) NULL, mobile_number VARCHAR(128) NULL, phone_number VARCHAR(128) NULL,
+        address VARCHAR(256) NULL, city VARCHAR(256) NULL, state VARCHAR(128) NULL,
+        zip_code VARCHAR(64) NULL, notes TEXT NULL, timezone VARCHAR(256) DEFAULT 'UTC',
+        language VARCHAR(256) DEFAULT 'english', custom_field_1 TEXT NULL, custom_field_2 TEXT NULL,
+        custom_field_3 TEXT NULL, custom_field_4 TEXT NULL, custom_field_5 TEXT NULL,
+        is_private TINYINT(4) DEFAULT 0, ldap_dn TEXT NULL, id_roles INT(11) NOT NULL,
+        FOREIGN KEY (id_roles) REFERENCES ea_roles (id)) ENGINE=InnoDB""",
+    """CREATE TABLE ea_services (id INT(11) PRIMARY KEY AUTO_INCREMENT,
+        create_datetime DATETIME NULL, update_datetime DATETIME NULL, name VARCHAR(256),
+        duration INT(11), price DECIMAL(10,2),
+        currency VARCHAR(32), description TEXT, slot_interval INT(11) DEFAULT 15,
+        color VARCHAR(256) DEFAULT '#7cbae8', location TEXT, attendants_number INT(11) DEFAULT 1,
+        is_private TINYINT(4) DEFAULT 0, id_service_categories INT(11) NULL) ENGINE=InnoDB""",
+    """CREATE TABLE ea_appointments (id INT(11) PRIMARY KEY AUTO_INCREMENT,
+        create_datetime DATETIME NULL, update_datetime DATETIME NULL, book_datetime DATETIME NULL,
+        start_datetime DATETIME NULL, end_datetime DATETIME NULL, location TEXT NULL,
+        meeting_link TEXT NULL, notes TEXT NULL, hash TEXT NULL,
+        color VARCHAR(256) DEFAULT '#7cbae8', status VARCHAR(512) DEFAULT '',
+        is_unavailability TINYINT(4) DEFAULT 0, id_users_provider INT(11),
+        id_users_customer INT(11) NULL, id_services INT(11) NULL, id_google_calendar TEXT NULL,
+        id_caldav_calendar TEXT NULL,
+        FOREIGN KEY (id_users_provider) REFERENCES ea_users (id) ON DELETE CASCADE,
+        FOREIGN KEY (id_users_customer) REFERENCES ea_users (id) ON DELETE CASCADE,
+        FOREIGN KEY (id_services) REFERENCES ea_services (id) ON DELETE CASCADE) ENGINE=InnoDB""",
+]
+# Not EA's seed order: the customer role is found by its slug, not by id 3.
+ROLES = [(1, "Administrator", "admin"), (2, "Provider", "provider"),
+         (3, "Secretary", "secretary"), (4, "Customer", "customer")]  # fmt: skip
+ROLE_ID = {"provider": 2, "secretary": 3, "customer": 4}
+
+
+class EaDatabase:
+    """A throw-away EA database on the local MariaDB, filled with the fake's default data."""
+
+    def __init__(self, name: str) -> None:
+        import pymysql
+
+        self.name = name
+        self.conn = pymysql.connect(**MYSQL, charset="utf8mb4", autocommit=True)
+        self.run(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        self.conn.select_db(name)
+        for ddl in EA_SCHEMA:
+            self.run(ddl)
+
+    def run(self, sql: str, *args: Any) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute(sql, args or None)
+
+    def insert(self, table: str, row: dict[str, Any]) -> None:
+        names = ", ".join(row)
+        marks = ", ".join(["%s"] * len(row))
+        self.run(f"INSERT INTO {table} ({names}) VALUES ({marks})", *row.values())  # noqa: S608
+
+    def seed(self, fake: FakeEasyAppointments) -> None:
+        for key, name, slug in ROLES:
+            self.insert("ea_roles", {"id": key, "name": name, "slug": slug, "is_admin": key == 1})
+        for user in fake.users.values():
+            row = {k: v for k, v in user.items() if k != "role"}
+            self.insert("ea_users", {**row, "id_roles": ROLE_ID[user["role"]]})
+        for service in fake.services.values():
+            self.insert("ea_services", service)
+        for appointment in fake.appointments.values():
+            self.appointment(appointment)
+
+    def appointment(self, row: dict[str, Any]) -> None:
+        self.insert("ea_appointments", {**row, "is_unavailability": int(row["is_unavailability"])})
+
+    def close(self) -> None:
+        self.run(f"DROP DATABASE IF EXISTS `{self.name}`")
+        self.conn.close()
+
+
+@pytest.fixture
+def ea_db(fake: FakeEasyAppointments) -> Iterator[EaDatabase]:
+    import uuid
+
+    import pymysql
+
+    try:
+        db = EaDatabase(f"ea_sync_test_{uuid.uuid4().hex[:10]}")
+    except pymysql.err.OperationalError as exc:
+        message = f"MariaDB not reachable at 127.0.0.1:3306 ({exc})"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    try:
+        db.seed(fake)
+        yield db
+    finally:
+        db.close()
+
+
+def mysql_context(db: EaDatabase, fake: FakeEasyAppointments, **options: Any) -> SourceContext:
+    settings = {"secrets": {}, "mysql_user": "root", "mysql_database": db.name, "mysql_batch": 5}
+    return context(fake, mode="mysql", **{**settings, **options})
+
+
+async def test_mysql_full_sync_gives_the_api_events(
+    fake: FakeEasyAppointments, ea_db: EaDatabase
+) -> None:
+    pages, events, skips = await collect(mysql_context(ea_db, fake))
+    assert sorted(map(key, events)) == FULL_RUN
+    assert sorted(skips) == sorted(FULL_SKIPS)
+    assert [len(p.records) for p in pages] == [5, 5, 5, 1]
+    assert pages[-1].cursor == {
+        "v": 1, "mode": "mysql", "phase": "changes",
+        "changed_at": "2024-06-10 08:00:00", "id": 1012,
+    }  # fmt: skip
+    _, api_events, _ = await collect(context(fake))
+    assert sorted(events, key=key) == sorted(api_events, key=key)  # metadata and names too
+
+
+async def test_mysql_incremental_reads_changes_and_newly_ended(
+    fake: FakeEasyAppointments, ea_db: EaDatabase, engine: AsyncEngine
+) -> None:
+    cursor = await sync_into(engine, mysql_context(ea_db, fake))
+    before = {(r[0], r[1]): r for r in await snapshot(engine)}
+    assert len(before) == len(FULL_RUN)
+    # Second run, same data, same clock: nothing new.
+    await sync_into(engine, mysql_context(ea_db, fake, cursor=cursor))
+    assert {(r[0], r[1]): r for r in await snapshot(engine)} == before
+
+    update = "UPDATE ea_appointments SET status = %s, update_datetime = %s WHERE id = %s"
+    ea_db.run(update, "Cancelled", "2024-06-21 09:00:00", 1009)
+    ea_db.run(update, "Cancelled", "2024-06-21 09:30:00", 1014)  # old row: seen via its update
+    ea_db.appointment(fakes.appointment_row(
+        1019, 345, 2, 2, "2024-06-20 18:00:00", "2024-06-28 10:00:00", 30, "Booked"))  # fmt: skip
+    # Updated after the run starts (14:00 Madrid): left for the next run.
+    ea_db.appointment(fakes.appointment_row(
+        1020, 348, 2, 1, "2024-06-21 15:00:00", "2024-06-29 10:00:00", 30, "Booked"))  # fmt: skip
+    # Booked for a provider (not a customer role): no customer.
+    ea_db.appointment(fakes.appointment_row(
+        1021, 5, 2, 1, "2024-06-21 10:00:00", "2024-06-29 11:00:00", 30, "Booked"))  # fmt: skip
+    later = NOW + timedelta(days=1)
+    ctx = mysql_context(ea_db, fake, cursor=cursor, now=later)
+    _, _, skips = await collect(ctx)
+    # 1021 from the changes; 1005 and 1008 again from the window (starts from 2024-06-07).
+    assert sorted(skips) == ["customer not found", "draft appointment", "no email"]
+    cursor = await sync_into(engine, ctx)
+    after = {(r[0], r[1]): r for r in await snapshot(engine)}
+    assert sorted(set(after) - set(before)) == [
+        ("appointment:1009", C), ("appointment:1012", C), ("appointment:1019", B),
+    ]  # fmt: skip
+    changed = sorted(k for k in before if before[k][2] != after[k][2])
+    assert changed == [
+        ("appointment:1009", B), ("appointment:1014", B), ("appointment:1014", C),
+    ]  # fmt: skip
+    assert after[("appointment:1019", B)][4] == ANA
+    assert cursor is not None
+    assert (cursor["changed_at"], cursor["id"], cursor["phase"]) == (
+        "2024-06-21 10:00:00",
+        1021,
+        "changes",
+    )
+    # The window re-read (for completion inference) covered starts from 2024-06-07.
+    assert cursor["window_from"] == "2024-06-07"
+    await sync_into(
+        engine, mysql_context(ea_db, fake, cursor=cursor, now=later + timedelta(hours=2))
+    )
+    assert ("appointment:1020", B) in {(r[0], r[1]) for r in await snapshot(engine)}
+
+
+@pytest.mark.parametrize("k", [1, 3])
+async def test_mysql_kill_after_page_k_then_resume(
+    fake: FakeEasyAppointments, ea_db: EaDatabase, engine: AsyncEngine, k: int
+) -> None:
+    await sync_into(engine, mysql_context(ea_db, fake))
+    uninterrupted = await snapshot(engine)
+    await truncate(engine)
+    cursor = await sync_into(engine, mysql_context(ea_db, fake), stop_after=k)
+    assert len(await snapshot(engine)) < len(uninterrupted)
+    await sync_into(engine, mysql_context(ea_db, fake, cursor=cursor))
+    assert await snapshot(engine) == uninterrupted
+
+
+async def test_mysql_bad_credentials_are_fatal(
+    fake: FakeEasyAppointments, ea_db: EaDatabase
+) -> None:
+    ctx = mysql_context(
+        ea_db, fake, mysql_user="nobody_here", mysql_password_env="EA_DB_PASSWORD",
+        secrets={"mysql_password": "wrong-password-xyz"},
+    )  # fmt: skip
+    with pytest.raises(FatalSourceError) as info:
+        await collect(ctx)
+    assert "xyz" not in str(info.value)
+    with pytest.raises(FatalSourceError, match="EA_DB_PASSWORD"):
+        await collect(mysql_context(ea_db, fake, mysql_password_env="EA_DB_PASSWORD"))

@@ -64,10 +64,13 @@ class MysqlReader:
         self.c, self.p = users.alias("c"), users.alias("p")
         self.s = sa.table(f"{prefix}services", sa.column("id"), sa.column("name"))
         self.r = sa.table(f"{prefix}roles", sa.column("id"), sa.column("slug"))
+        # CAST keeps COALESCE a DATETIME (a bare string literal would make it text).
         self.changed_at = sa.func.coalesce(
-            self.a.c.update_datetime, self.a.c.book_datetime, self.a.c.create_datetime,
-            sa.literal(EPOCH, sa.DateTime()),
-        )  # fmt: skip
+            self.a.c.update_datetime,
+            self.a.c.book_datetime,
+            self.a.c.create_datetime,
+            sa.cast(sa.literal(EPOCH.strftime(STAMP)), sa.DateTime()),
+        )
 
     def _select(self) -> sa.Select[Any]:
         a, c, p, s, r = self.a, self.c, self.p, self.s, self.r
