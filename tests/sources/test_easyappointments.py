@@ -279,6 +279,17 @@ async def test_missing_secret_names_the_variable(fake: FakeEasyAppointments) -> 
         )
 
 
+async def test_requests_are_paced_under_the_limit_by_default(fake: FakeEasyAppointments) -> None:
+    config = EasyAppointmentsConfig()
+    assert config.min_interval_seconds >= 1.25  # 100 requests / 120 s per IP
+    assert config.rate_limit_window_seconds == 120
+    connector = EasyAppointmentsConnector(context(fake, min_interval_seconds=1.5))
+    async with aclosing(connector.pages()) as stream:
+        await anext(stream)
+        assert connector.reader.http.min_interval == 1.5
+    await connector.aclose()
+
+
 async def test_bare_429_waits_for_the_limiter_window(fake: FakeEasyAppointments) -> None:
     fake.fail("appointments", "429", page=2)
     _, events, _ = await collect(context(fake))
@@ -331,6 +342,10 @@ async def test_without_with_customers_are_fetched_once_and_deleted_ones_skipped(
     single = [path for path, _ in fake.requests if path.startswith("customers/")]
     assert sorted(single) == sorted(f"customers/{i}" for i in (342, 343, 344, 345, 346, 347, 348))
     assert [path for path, _ in fake.requests].count("services") == 1
+    # The per-run customer cache is bounded: with room for one, customers are fetched again.
+    fake.requests.clear()
+    await collect(context(fake, customer_cache_size=1))
+    assert len([p for p, _ in fake.requests if p.startswith("customers/")]) == 16
     assert [path for path, _ in fake.requests].count("providers") == 1
 
 

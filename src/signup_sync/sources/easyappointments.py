@@ -558,6 +558,7 @@ class EasyAppointmentsConnector:
         self.reader: Any = None
 
     async def pages(self) -> AsyncIterator[Page]:
+        await self.aclose()
         if self.config.mode == "mysql":
             from signup_sync.sources.easyappointments_mysql import MysqlReader
 
@@ -573,3 +574,4 @@ class EasyAppointmentsConnector:
     async def aclose(self) -> None:
         if self.reader is not None:
             await self.reader.aclose()
+            self.reader = None
