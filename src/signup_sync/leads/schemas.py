@@ -1,0 +1,116 @@
+"""Schemas of GET /leads, GET /leads/{id} and the filters the CSV exports share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from signup_sync.vocabulary import Stage
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+class LeadSort(StrEnum):
+    FIRST_SEEN = "first_seen_at"
+    FIRST_SEEN_DESC = "-first_seen_at"
+    LAST_SEEN = "last_seen_at"
+    LAST_SEEN_DESC = "-last_seen_at"
+    STAGE = "stage"
+    STAGE_DESC = "-stage"
+
+    @property
+    def key(self) -> str:
+        return self.value.lstrip("-")
+
+    @property
+    def descending(self) -> bool:
+        return self.value.startswith("-")
+
+
+@dataclass(frozen=True, slots=True)
+class LeadFilter:
+    """Which leads: stage reached or stuck at, first touch, first-seen window [start, end)."""
+
+    min_stage: int | None = None
+    stage: int | None = None
+    source_type: str | None = None
+    utm_campaign: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def stage_name(stage: int) -> str:
+    return Stage(stage).label if stage in Stage._value2member_map_ else "none"
+
+
+class LeadOut(BaseModel):
+    id: int
+    email: str | None
+    phone: str | None
+    first_name: str | None
+    last_name: str | None
+    company: str | None
+    stage: int
+    stage_name: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    first_touch_source_type: str | None
+    first_touch_utm_source: str | None
+    first_touch_utm_medium: str | None
+    first_touch_utm_campaign: str | None
+    converted_at: datetime | None
+
+
+class LeadPage(BaseModel):
+    items: list[LeadOut]
+    limit: int
+    sort: LeadSort
+    next_cursor: str | None = Field(
+        description="pass as `cursor` (with the same filters and sort) for the next page"
+    )
+
+
+class TimelineEvent(BaseModel):
+    kind: Literal["event"] = "event"
+    occurred_at: datetime
+    id: int
+    source_type: str
+    event_type: str
+    stage: int
+    status: str
+    external_id: str | None
+    utm_source: str | None
+    utm_medium: str | None
+    utm_campaign: str | None
+    utm_term: str | None
+    utm_content: str | None
+    referrer: str | None
+    landing_page: str | None
+    metadata: dict[str, Any] | None
+
+
+class TimelineConversion(BaseModel):
+    kind: Literal["conversion"] = "conversion"
+    occurred_at: datetime
+    id: int
+    conversion_type: str
+    user_id: str | None
+    value: Decimal | None
+    currency: str | None
+    first_touch_source_type: str | None
+    last_touch_source_type: str | None
+    days_to_conversion: int | None
+    total_touchpoints: int
+
+
+TimelineItem = Annotated[TimelineEvent | TimelineConversion, Field(discriminator="kind")]
+
+
+class LeadDetail(LeadOut):
+    timeline: list[TimelineItem] = Field(description="events and conversions, oldest first")
