@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from signup_sync import SERVICE_NAME, __version__
-from signup_sync.api import analytics, exports, funnel, leads, meta
+from signup_sync.api import analytics, dashboard, exports, funnel, leads, meta
 from signup_sync.api.errors import install_error_handlers
 from signup_sync.api.middleware import RequestContextMiddleware
 from signup_sync.db import migrate
@@ -91,4 +91,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analytics.router)
     app.include_router(leads.router)
     app.include_router(exports.router)
+    app.include_router(dashboard.router)
     return app
