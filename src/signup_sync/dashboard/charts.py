@@ -53,7 +53,7 @@ def _rect(x: float, y: float, w: float, h: float, fill: str, title: str) -> str:
 
 def funnel_chart(stages: Sequence[StageCount]) -> Markup:
     """One horizontal bar per stage, its length the share of the cohort that reached it."""
-    width, label_w, bar_w, row_h = 720, 130, 440, 34
+    width, label_w, bar_w, row_h = 720, 130, 320, 34
     height = row_h * len(stages) + 8
     top = max((s.leads for s in stages), default=0) or 1
     body = []
@@ -82,7 +82,9 @@ def weekly_chart(weeks: Sequence[WeekPoint]) -> Markup:
     ]
     for fraction in (0, 0.5, 1):
         y = top_pad + plot_h * (1 - fraction)
-        body.append(_text(left - 6, y + 4, f"{round(top * fraction):,}", anchor="end", size=11))
+        tick = top * fraction
+        label = f"{tick:,.0f}" if tick == int(tick) else f"{tick:,.1f}"
+        body.append(_text(left - 6, y + 4, label, anchor="end", size=11))
         body.append(
             f'<line x1="{left}" y1="{y:.1f}" x2="{width - 8}" y2="{y:.1f}" '
             f'stroke="{AXIS_COLOUR}" stroke-opacity="0.35"/>'
