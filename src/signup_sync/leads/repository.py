@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signup_sync.db.models import FunnelConversion, FunnelEvent, Lead
@@ -84,3 +84,10 @@ async def conversions_of(session: AsyncSession, lead_id: int) -> Sequence[Funnel
         .order_by(FunnelConversion.converted_at, FunnelConversion.id)
     )
     return rows.scalars().all()
+
+
+async def delete_by_email_suffix(session: AsyncSession, suffix: str) -> int:
+    """Remove the leads whose email ends with ``suffix``; their events and conversions follow."""
+    pattern = "%" + suffix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    result = await session.execute(delete(Lead).where(Lead.email.like(pattern, escape="\\")))
+    return int(getattr(result, "rowcount", 0) or 0)
