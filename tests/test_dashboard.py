@@ -150,3 +150,28 @@ async def test_every_group_by_option_renders(
     r = await anon_client.get("/dashboard", params={"group_by": group_by})
     assert r.status_code == 200
     assert f'data-group-by="{group_by}"' in r.text
+
+
+async def test_people_behind_the_numbers_pages(
+    client: httpx.AsyncClient, anon_client: httpx.AsyncClient
+) -> None:
+    ids = await funnel_data.load(client)
+    for path in ("/dashboard/leads", f"/dashboard/leads/{ids['ana@example.com']}"):
+        assert (await anon_client.get(path)).status_code == 303
+    assert (await anon_client.get("/dashboard/export/leads.csv")).status_code == 303
+    await _sign_in(anon_client)
+    page = (await anon_client.get("/dashboard")).text
+    link = re.search(r'<tr data-stage="3">\s*<td><a href="([^"]+)"', page)
+    assert link and link.group(1) == "/dashboard/leads?min_stage=3"
+    people = (await anon_client.get("/dashboard/leads", params={"min_stage": 3})).text
+    shown = set(re.findall(r'<tr data-lead-id="(\d+)">', people))
+    api = (await client.get("/leads", params={"min_stage": 3})).json()["items"]
+    assert shown == {str(lead["id"]) for lead in api}
+    assert "reached stage 3 (attended)" in people
+    csv_text = (await anon_client.get("/dashboard/export/leads.csv?min_stage=3")).text
+    assert csv_text == (await client.get("/export/leads.csv?min_stage=3")).text
+    lead = (await anon_client.get(f"/dashboard/leads/{ids['ana@example.com']}")).text
+    assert lead.count('data-kind="event"') == 5
+    assert lead.count('data-kind="conversion"') == 1
+    assert "Núñez" in lead
+    assert (await anon_client.get("/dashboard/leads/999999")).status_code == 404

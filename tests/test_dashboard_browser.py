@@ -138,6 +138,7 @@ async def _check_against_api(page: Any, api: httpx.AsyncClient, group_by: str) -
 
 
 async def test_a_marketer_signs_in_and_reads_the_funnel(
+    browser_ready: None,
     client: httpx.AsyncClient,
     engine: AsyncEngine,
     live_server: str,
@@ -182,6 +183,19 @@ async def test_a_marketer_signs_in_and_reads_the_funnel(
         await _check_against_api(page, api, "utm_campaign")
         assert await page.locator("svg.chart").count() == 3
         await page.screenshot(path=str(artifacts_dir / f"dashboard-{backend}.png"), full_page=True)
+
+        # The people behind a number: follow the "spring" campaign row to its leads.
+        await page.click('#groups tr[data-group="spring"] a')
+        await page.wait_for_selector("#leads")
+        shown = [
+            await r.get_attribute("data-lead-id")
+            for r in await page.query_selector_all("#leads tbody tr")
+        ]
+        listed = (await api.get("/leads", params={"utm_campaign": "spring"})).json()["items"]
+        assert shown == [str(lead["id"]) for lead in listed]
+        await page.click("#leads tbody tr:first-child a")
+        await page.wait_for_selector("#timeline")
+        assert await page.locator("#timeline tbody tr").count() >= 2
 
         await page.click("#logout")
         await page.wait_for_url("**/dashboard/login")

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 
 from signup_sync.analytics.repository import CohortFilter
 from signup_sync.analytics.schemas import GroupBy
 from signup_sync.api.analytics import parse_bound
 from signup_sync.api.deps import Uow, token_matches
+from signup_sync.api.exports import csv_response
+from signup_sync.api.leads import Filters
 from signup_sync.dashboard import session as cookie
 from signup_sync.dashboard.render import render, stylesheet
-from signup_sync.dashboard.service import GROUP_BY_OPTIONS, dashboard
+from signup_sync.dashboard.service import GROUP_BY_OPTIONS, dashboard, describe
 from signup_sync.errors import InvalidInput
+from signup_sync.exports.service import ExportKind
+from signup_sync.leads.schemas import DEFAULT_LIMIT, LeadSort
+from signup_sync.leads.service import lead_detail, list_leads
 from signup_sync.vocabulary import SourceType
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
@@ -160,9 +165,22 @@ async def funnel_page(
         form = dict.fromkeys(form, "") | {"group_by": grouping.value}
     data = await uow.read(lambda session: dashboard(session, cohort, grouping))
     label = dict(GROUP_BY_OPTIONS)[grouping.value]
+    # Links to the people behind each number: the cohort's filters plus the row's own.
+    base = {k: form[k] for k in ("start_date", "end_date", "source_type", "utm_campaign")}
+    stage_links = {
+        s.stage: "/dashboard/leads?" + urlencode(_nonempty(base | {"min_stage": str(s.stage)}))
+        for s in data.metrics.stages
+    }
+    group_links = {
+        g.group: "/dashboard/leads?" + urlencode(_nonempty(base | {grouping.value: g.group}))
+        for g in data.metrics.groups
+        if g.group is not None and grouping.value in ("source_type", "utm_campaign")
+    }
     html = render(
         "dashboard.html",
         data=data,
+        stage_links=stage_links,
+        group_links=group_links,
         form=form,
         error=error,
         group_by_options=GROUP_BY_OPTIONS,
@@ -171,3 +189,36 @@ async def funnel_page(
         signed_in=True,
     )
     return _page(html, 422 if error else 200)
+
+
+def _nonempty(params: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in params.items() if v}
+
+
+@router.get("/leads", response_class=HTMLResponse, dependencies=[SignedIn])
+async def people_page(
+    request: Request,
+    uow: Uow,
+    filters: Filters,
+    sort: Annotated[LeadSort, Query()] = LeadSort.FIRST_SEEN_DESC,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> HTMLResponse:
+    page = await uow.read(lambda session: list_leads(session, filters, sort, cursor, DEFAULT_LIMIT))
+    query = urlencode(
+        [(k, v) for k, v in request.query_params.multi_items() if k != "cursor" and v]
+    )
+    html = render(
+        "leads.html", page=page, query=query, description=describe(filters), signed_in=True
+    )
+    return _page(html)
+
+
+@router.get("/leads/{lead_id}", response_class=HTMLResponse, dependencies=[SignedIn])
+async def lead_page(uow: Uow, lead_id: int) -> HTMLResponse:
+    lead = await uow.read(lambda session: lead_detail(session, lead_id))
+    return _page(render("lead.html", lead=lead, signed_in=True))
+
+
+@router.get("/export/{kind}.csv", dependencies=[SignedIn])
+async def download(request: Request, kind: ExportKind, filters: Filters) -> StreamingResponse:
+    return csv_response(request, kind, filters)

@@ -12,6 +12,7 @@ from signup_sync.api.deps import Authorized
 from signup_sync.api.funnel import ERRORS
 from signup_sync.api.leads import Filters
 from signup_sync.exports.service import ExportKind, csv_chunks
+from signup_sync.leads.schemas import LeadFilter
 
 router = APIRouter(prefix="/export", tags=["export"], dependencies=Authorized)
 
@@ -27,6 +28,11 @@ async def export_csv(
     filters: Filters,
     kind: Annotated[ExportKind, Path(description="what to export")],
 ) -> StreamingResponse:
+    return csv_response(request, kind, filters)
+
+
+def csv_response(request: Request, kind: ExportKind, filters: LeadFilter) -> StreamingResponse:
+    """The download, streamed; also served to the dashboard's signed-in browsers."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return StreamingResponse(
         csv_chunks(request.app.state.session_factory, kind, filters),

@@ -11,6 +11,7 @@ from signup_sync.analytics.repository import CohortFilter
 from signup_sync.analytics.schemas import FunnelMetrics, GroupBy
 from signup_sync.analytics.service import funnel_metrics
 from signup_sync.dashboard import repository
+from signup_sync.leads.schemas import LeadFilter, stage_name
 from signup_sync.vocabulary import PULLED_SOURCE_TYPES
 
 # The group-by selector's options, in order: (value of funnel-metrics' group_by, label).
@@ -134,3 +135,21 @@ async def dashboard(session: AsyncSession, cohort: CohortFilter, group_by: Group
         days_to_convert=days,
         sources=await source_statuses(session),
     )
+
+
+def describe(f: LeadFilter) -> str:
+    """The filters in words, for the heading of a list of people."""
+    parts = []
+    if f.min_stage is not None:
+        parts.append(f"reached stage {f.min_stage} ({stage_name(f.min_stage)})")
+    if f.stage is not None:
+        parts.append(f"stopped at stage {f.stage} ({stage_name(f.stage)})")
+    if f.source_type:
+        parts.append(f"first touch {f.source_type}")
+    if f.utm_campaign:
+        parts.append(f"campaign {f.utm_campaign}")
+    if f.start:
+        parts.append(f"first seen from {f.start.date().isoformat()}")
+    if f.end:
+        parts.append(f"first seen before {f.end.date().isoformat()}")
+    return ", ".join(parts)
