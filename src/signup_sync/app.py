@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from signup_sync import SERVICE_NAME, __version__
-from signup_sync.api import analytics, funnel, imports, meta
+from signup_sync.api import analytics, dashboard, exports, funnel, imports, leads, meta
 from signup_sync.api.errors import install_error_handlers
 from signup_sync.api.middleware import RequestContextMiddleware
 from signup_sync.db import migrate
@@ -90,4 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(funnel.router)
     app.include_router(analytics.router)
     app.include_router(imports.router)
+    app.include_router(leads.router)
+    app.include_router(exports.router)
+    app.include_router(dashboard.router)
     return app

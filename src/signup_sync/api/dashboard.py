@@ -1,0 +1,224 @@
+"""The funnel dashboard for people with a browser: sign in once, then a session cookie."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import parse_qs, quote, urlencode
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+
+from signup_sync.analytics.repository import CohortFilter
+from signup_sync.analytics.schemas import GroupBy
+from signup_sync.api.analytics import parse_bound
+from signup_sync.api.deps import Uow, token_matches
+from signup_sync.api.exports import csv_response
+from signup_sync.api.leads import Filters
+from signup_sync.dashboard import session as cookie
+from signup_sync.dashboard.render import render, stylesheet
+from signup_sync.dashboard.service import GROUP_BY_OPTIONS, dashboard, describe
+from signup_sync.errors import InvalidInput
+from signup_sync.exports.service import ExportKind
+from signup_sync.leads.schemas import DEFAULT_LIMIT, LeadSort
+from signup_sync.leads.service import lead_detail, list_leads
+from signup_sync.vocabulary import SourceType
+
+router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
+
+_HEADERS = {
+    # No script at all; styles only from our own stylesheet; nothing may frame the page.
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def _page(html: str, status_code: int = 200) -> HTMLResponse:
+    return HTMLResponse(html, status_code=status_code, headers=_HEADERS)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a dashboard path: never another host (no open redirect)."""
+    if (
+        target
+        and target.startswith(cookie.COOKIE_PATH)
+        and not any(bad in target for bad in ("//", "\\", "\r", "\n"))
+    ):
+        return target
+    return cookie.COOKIE_PATH
+
+
+def require_session(request: Request) -> None:
+    if not cookie.is_valid(request.cookies.get(cookie.COOKIE_NAME), request.app.state.tokens):
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise HTTPException(
+            status_code=status.HTTP_303_SEE_OTHER,
+            detail="Sign in first",
+            headers={"Location": f"/dashboard/login?next={quote(here, safe='')}"},
+        )
+
+
+SignedIn = Depends(require_session)
+
+
+def _login_page(next_path: str, error: str | None = None, status_code: int = 200) -> HTMLResponse:
+    return _page(
+        render(
+            "login.html",
+            next=next_path,
+            error=error,
+            hours=cookie.SESSION_SECONDS // 3600,
+            signed_in=False,
+        ),
+        status_code,
+    )
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(
+    next_path: Annotated[str | None, Query(alias="next", max_length=2048)] = None,
+) -> HTMLResponse:
+    return _login_page(_safe_next(next_path))
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request) -> Response:
+    # A plain urlencoded form: parsed here so the service needs no multipart library.
+    form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
+    token = (form.get("token") or [""])[0].strip()
+    next_path = _safe_next((form.get("next") or [""])[0])
+    if not token or not token_matches(token, request.app.state.tokens):
+        return _login_page(next_path, "That token is not valid.", status.HTTP_401_UNAUTHORIZED)
+    response = RedirectResponse(next_path, status_code=status.HTTP_303_SEE_OTHER)
+    response.set_cookie(
+        cookie.COOKIE_NAME,
+        cookie.issue(token.encode()),
+        max_age=cookie.SESSION_SECONDS,
+        path=cookie.COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout() -> Response:
+    response = RedirectResponse("/dashboard/login", status_code=status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(
+        cookie.COOKIE_NAME, path=cookie.COOKIE_PATH, httponly=True, samesite="strict"
+    )
+    return response
+
+
+@router.get("/static/dashboard.css")
+async def css() -> Response:
+    return Response(
+        stylesheet(), media_type="text/css", headers={"Cache-Control": "public, max-age=3600"}
+    )
+
+
+def _cohort(form: dict[str, str]) -> tuple[CohortFilter, GroupBy]:
+    allowed = [value for value, _ in GROUP_BY_OPTIONS]
+    if form["group_by"] not in allowed:
+        raise InvalidInput(f"group_by must be one of {', '.join(allowed)}", field="group_by")
+    source = form["source_type"] or None
+    if source is not None and source not in {t.value for t in SourceType}:
+        raise InvalidInput("source_type is not a known source", field="source_type")
+    start = parse_bound(form["start_date"], "start_date", end=False)
+    end = parse_bound(form["end_date"], "end_date", end=True)
+    if start is not None and end is not None and start >= end:
+        raise InvalidInput("start_date must not be after end_date", field="start_date")
+    campaign = form["utm_campaign"].strip().lower() or None
+    cohort = CohortFilter(start=start, end=end, source_type=source, utm_campaign=campaign)
+    return cohort, GroupBy(form["group_by"])
+
+
+@router.get("", response_class=HTMLResponse, dependencies=[SignedIn])
+async def funnel_page(
+    uow: Uow,
+    group_by: Annotated[str, Query(max_length=64)] = GROUP_BY_OPTIONS[0][0],
+    start_date: Annotated[str, Query(max_length=40)] = "",
+    end_date: Annotated[str, Query(max_length=40)] = "",
+    source_type: Annotated[str, Query(max_length=64)] = "",
+    utm_campaign: Annotated[str, Query(max_length=255)] = "",
+) -> HTMLResponse:
+    form = {
+        "group_by": group_by,
+        "start_date": start_date,
+        "end_date": end_date,
+        "source_type": source_type,
+        "utm_campaign": utm_campaign,
+    }
+    error = None
+    try:
+        cohort, grouping = _cohort(form)
+    except InvalidInput as exc:
+        # Show the page (unfiltered) with the reason, rather than a JSON error in a browser.
+        error = exc.message
+        cohort, grouping = CohortFilter(), GroupBy(GROUP_BY_OPTIONS[0][0])
+        form = dict.fromkeys(form, "") | {"group_by": grouping.value}
+    data = await uow.read(lambda session: dashboard(session, cohort, grouping))
+    label = dict(GROUP_BY_OPTIONS)[grouping.value]
+    # Links to the people behind each number: the cohort's filters plus the row's own.
+    base = {k: form[k] for k in ("start_date", "end_date", "source_type", "utm_campaign")}
+    stage_links = {
+        s.stage: "/dashboard/leads?" + urlencode(_nonempty(base | {"min_stage": str(s.stage)}))
+        for s in data.metrics.stages
+    }
+    group_links = {
+        g.group: "/dashboard/leads?" + urlencode(_nonempty(base | {grouping.value: g.group}))
+        for g in data.metrics.groups
+        if g.group is not None and grouping.value in ("source_type", "utm_campaign")
+    }
+    html = render(
+        "dashboard.html",
+        data=data,
+        stage_links=stage_links,
+        group_links=group_links,
+        form=form,
+        error=error,
+        group_by_options=GROUP_BY_OPTIONS,
+        group_label=label,
+        source_types=[t.value for t in SourceType],
+        signed_in=True,
+    )
+    return _page(html, 422 if error else 200)
+
+
+def _nonempty(params: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in params.items() if v}
+
+
+@router.get("/leads", response_class=HTMLResponse, dependencies=[SignedIn])
+async def people_page(
+    request: Request,
+    uow: Uow,
+    filters: Filters,
+    sort: Annotated[LeadSort, Query()] = LeadSort.FIRST_SEEN_DESC,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> HTMLResponse:
+    page = await uow.read(lambda session: list_leads(session, filters, sort, cursor, DEFAULT_LIMIT))
+    query = urlencode(
+        [(k, v) for k, v in request.query_params.multi_items() if k != "cursor" and v]
+    )
+    html = render(
+        "leads.html", page=page, query=query, description=describe(filters), signed_in=True
+    )
+    return _page(html)
+
+
+@router.get("/leads/{lead_id}", response_class=HTMLResponse, dependencies=[SignedIn])
+async def lead_page(uow: Uow, lead_id: int) -> HTMLResponse:
+    lead = await uow.read(lambda session: lead_detail(session, lead_id))
+    return _page(render("lead.html", lead=lead, signed_in=True))
+
+
+@router.get("/export/{kind}.csv", dependencies=[SignedIn])
+async def download(request: Request, kind: ExportKind, filters: Filters) -> StreamingResponse:
+    return csv_response(request, kind, filters)

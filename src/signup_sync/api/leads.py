@@ -1,0 +1,97 @@
+"""The people behind the numbers: GET /leads and GET /leads/{id}."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from signup_sync.api.analytics import _DATE_HELP, parse_bound
+from signup_sync.api.deps import Authorized, Uow
+from signup_sync.api.funnel import ERRORS
+from signup_sync.errors import InvalidInput
+from signup_sync.leads.schemas import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    LeadDetail,
+    LeadFilter,
+    LeadPage,
+    LeadSort,
+)
+from signup_sync.leads.service import lead_detail, list_leads
+from signup_sync.vocabulary import SourceType, Stage
+
+router = APIRouter(prefix="/leads", tags=["leads"], dependencies=Authorized)
+
+_MAX_STAGE = int(max(Stage))
+
+
+def lead_filter(
+    min_stage: Annotated[
+        int | None,
+        Query(ge=0, le=_MAX_STAGE, description="leads that reached at least this stage (1-6)"),
+    ] = None,
+    stage: Annotated[
+        int | None,
+        Query(ge=0, le=_MAX_STAGE, description="leads whose furthest stage is exactly this one"),
+    ] = None,
+    source_type: Annotated[
+        SourceType | None, Query(description="leads whose first touch came from it")
+    ] = None,
+    utm_campaign: Annotated[
+        str | None, Query(max_length=255, description="leads whose first touch had it")
+    ] = None,
+    start_date: Annotated[str | None, Query(description=f"first seen from: {_DATE_HELP}")] = None,
+    end_date: Annotated[
+        str | None, Query(description=f"first seen until, inclusive: {_DATE_HELP}")
+    ] = None,
+) -> LeadFilter:
+    """The filters shared by GET /leads and the CSV exports."""
+    start = parse_bound(start_date, "start_date", end=False)
+    end = parse_bound(end_date, "end_date", end=True)
+    if start is not None and end is not None and start >= end:
+        raise InvalidInput("start_date must not be after end_date", field="start_date")
+    campaign = utm_campaign.strip().lower() if utm_campaign and utm_campaign.strip() else None
+    return LeadFilter(
+        min_stage=min_stage,
+        stage=stage,
+        source_type=source_type.value if source_type else None,
+        utm_campaign=campaign,
+        start=start,
+        end=end,
+    )
+
+
+Filters = Annotated[LeadFilter, Depends(lead_filter)]
+
+
+@router.get(
+    "",
+    response_model=LeadPage,
+    summary="Leads matching the filters, one page at a time (cursor pagination)",
+    responses=ERRORS,
+)
+async def get_leads(
+    uow: Uow,
+    filters: Filters,
+    sort: Annotated[LeadSort, Query(description="order; `-` means descending")] = (
+        LeadSort.FIRST_SEEN_DESC
+    ),
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="`next_cursor` of the previous page")
+    ] = None,
+) -> LeadPage:
+    return await uow.read(lambda session: list_leads(session, filters, sort, cursor, limit))
+
+
+@router.get(
+    "/{lead_id}",
+    response_model=LeadDetail,
+    summary="One lead with its events and conversions, oldest first",
+    responses={404: {"description": "No such lead"}, **ERRORS},
+)
+async def get_lead(
+    uow: Uow, lead_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="lead id")]
+) -> LeadDetail:
+    return await uow.read(lambda session: lead_detail(session, lead_id))

@@ -1,0 +1,53 @@
+"""Jinja2 templates and the stylesheet, loaded from the installed package."""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from signup_sync.dashboard import charts
+
+
+def number(value: int | float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def when(value: datetime | None) -> str:
+    return "never" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+@functools.cache
+def environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("signup_sync.dashboard", "templates"),
+        autoescape=select_autoescape(["html"], default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(number=number, percent=percent, when=when)
+    env.globals.update(
+        funnel_chart=charts.funnel_chart,
+        weekly_chart=charts.weekly_chart,
+        histogram_chart=charts.histogram_chart,
+    )
+    return env
+
+
+def render(template: str, **context: Any) -> str:
+    return environment().get_template(template).render(**context)
+
+
+@functools.cache
+def stylesheet() -> bytes:
+    return (resources.files("signup_sync.dashboard") / "static" / "dashboard.css").read_bytes()

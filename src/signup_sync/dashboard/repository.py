@@ -1,0 +1,56 @@
+"""Dashboard queries beyond funnel-metrics: weekly counts, days to convert, source status."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signup_sync.analytics.repository import CohortFilter
+from signup_sync.db.dates import as_date, week_start
+from signup_sync.db.models import FunnelConversion, FunnelSource, Lead
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+async def weekly_counts(
+    session: AsyncSession, cohort: CohortFilter, column: Any
+) -> dict[date, int]:
+    """Cohort leads per week of ``column`` (a Lead timestamp); NULLs are left out."""
+    week = week_start(column, _dialect(session)).label("week")
+    rows = await session.execute(
+        select(week, func.count()).where(column.is_not(None), *cohort.lead_clauses()).group_by(week)
+    )
+    return {as_date(w): int(n) for w, n in rows.all()}
+
+
+async def first_seen_by_week(session: AsyncSession, cohort: CohortFilter) -> dict[date, int]:
+    return await weekly_counts(session, cohort, Lead.first_seen_at)
+
+
+async def converted_by_week(session: AsyncSession, cohort: CohortFilter) -> dict[date, int]:
+    return await weekly_counts(session, cohort, Lead.converted_at)
+
+
+async def days_to_conversion_counts(session: AsyncSession, cohort: CohortFilter) -> dict[int, int]:
+    """How many conversions of cohort leads took each whole number of days."""
+    days = FunnelConversion.days_to_conversion
+    rows = await session.execute(
+        select(days, func.count())
+        .join(Lead, Lead.id == FunnelConversion.lead_id)
+        .where(days.is_not(None), *cohort.lead_clauses())
+        .group_by(days)
+    )
+    return {int(d): int(n) for d, n in rows.all() if d is not None}
+
+
+async def sources(session: AsyncSession) -> Sequence[FunnelSource]:
+    rows = await session.execute(
+        select(FunnelSource).order_by(FunnelSource.source_type, FunnelSource.name)
+    )
+    return rows.scalars().all()

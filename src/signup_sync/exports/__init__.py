@@ -1,0 +1,1 @@
+"""CSV exports of leads, events and conversions, streamed in keyset batches."""

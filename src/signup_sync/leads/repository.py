@@ -1,0 +1,93 @@
+"""Queries over leads: filtered keyset pages, one lead, one lead's timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signup_sync.db.models import FunnelConversion, FunnelEvent, Lead
+from signup_sync.leads.schemas import LeadFilter, LeadSort
+
+SORT_COLUMNS: dict[str, Any] = {
+    "first_seen_at": Lead.first_seen_at,
+    "last_seen_at": Lead.last_seen_at,
+    "stage": Lead.stage,
+}
+
+
+def lead_clauses(f: LeadFilter) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    if f.min_stage is not None:
+        clauses.append(Lead.stage >= f.min_stage)
+    if f.stage is not None:
+        clauses.append(Lead.stage == f.stage)
+    if f.source_type is not None:
+        clauses.append(Lead.first_touch_source_type == f.source_type)
+    if f.utm_campaign is not None:
+        clauses.append(Lead.first_touch_utm_campaign == f.utm_campaign)
+    if f.start is not None:
+        clauses.append(Lead.first_seen_at >= f.start)
+    if f.end is not None:
+        clauses.append(Lead.first_seen_at < f.end)
+    return clauses
+
+
+def after_clause(sort: LeadSort, key: Any, last_id: int) -> ColumnElement[bool]:
+    """Rows strictly after (key, id) in the sort's order; ties on the key go by id."""
+    column = SORT_COLUMNS[sort.key]
+    if sort.descending:
+        return or_(column < key, and_(column == key, Lead.id < last_id))
+    return or_(column > key, and_(column == key, Lead.id > last_id))
+
+
+def leads_query(
+    f: LeadFilter, sort: LeadSort, after: tuple[Any, int] | None, limit: int
+) -> Select[Lead]:
+    column = SORT_COLUMNS[sort.key]
+    order = (column.desc(), Lead.id.desc()) if sort.descending else (column.asc(), Lead.id.asc())
+    clauses = lead_clauses(f)
+    if after is not None:
+        clauses.append(after_clause(sort, *after))
+    return select(Lead).where(*clauses).order_by(*order).limit(limit)
+
+
+async def page(
+    session: AsyncSession,
+    f: LeadFilter,
+    sort: LeadSort,
+    after: tuple[Any, int] | None,
+    limit: int,
+) -> Sequence[Lead]:
+    return (await session.execute(leads_query(f, sort, after, limit))).scalars().all()
+
+
+async def get(session: AsyncSession, lead_id: int) -> Lead | None:
+    return await session.get(Lead, lead_id)
+
+
+async def events_of(session: AsyncSession, lead_id: int) -> Sequence[FunnelEvent]:
+    rows = await session.execute(
+        select(FunnelEvent)
+        .where(FunnelEvent.lead_id == lead_id)
+        .order_by(FunnelEvent.occurred_at, FunnelEvent.id)
+    )
+    return rows.scalars().all()
+
+
+async def conversions_of(session: AsyncSession, lead_id: int) -> Sequence[FunnelConversion]:
+    rows = await session.execute(
+        select(FunnelConversion)
+        .where(FunnelConversion.lead_id == lead_id)
+        .order_by(FunnelConversion.converted_at, FunnelConversion.id)
+    )
+    return rows.scalars().all()
+
+
+async def delete_by_email_suffix(session: AsyncSession, suffix: str) -> int:
+    """Remove the leads whose email ends with ``suffix``; their events and conversions follow."""
+    pattern = "%" + suffix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    result = await session.execute(delete(Lead).where(Lead.email.like(pattern, escape="\\")))
+    return int(getattr(result, "rowcount", 0) or 0)

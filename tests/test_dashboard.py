@@ -1,0 +1,177 @@
+"""The dashboard over HTTP: sign-in, the session cookie, and pages that need it."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from signup_sync.dashboard import session as cookie
+from signup_sync.dashboard.service import DAY_BUCKETS, bucket_days, fill_weeks
+from tests import funnel_data
+from tests.conftest import TOKEN, TOKEN_ROTATED
+
+
+async def _sign_in(
+    http: httpx.AsyncClient, token: str = TOKEN, next_path: str = ""
+) -> httpx.Response:
+    return await http.post("/dashboard/login", data={"token": token, "next": next_path})
+
+
+async def test_pages_redirect_to_the_login_without_a_cookie(anon_client: httpx.AsyncClient) -> None:
+    r = await anon_client.get("/dashboard", params={"group_by": "utm_source"})
+    assert r.status_code == 303
+    assert r.headers["location"] == "/dashboard/login?next=%2Fdashboard%3Fgroup_by%3Dutm_source"
+    login = await anon_client.get(r.headers["location"])
+    assert login.status_code == 200
+    assert 'name="token"' in login.text
+    assert 'value="/dashboard?group_by=utm_source"' in login.text
+    # A bearer token is for the API; the dashboard wants its own cookie.
+    r = await anon_client.get("/dashboard", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 303
+
+
+async def test_wrong_token_is_rejected_without_a_cookie(anon_client: httpx.AsyncClient) -> None:
+    r = await _sign_in(anon_client, token="not-the-token-at-all")
+    assert r.status_code == 401
+    assert "That token is not valid" in r.text
+    assert "set-cookie" not in r.headers
+    assert "not-the-token-at-all" not in r.text
+    assert (await anon_client.get("/dashboard")).status_code == 303
+
+
+async def test_sign_in_sets_a_strict_http_only_expiring_cookie(
+    anon_client: httpx.AsyncClient,
+) -> None:
+    r = await _sign_in(anon_client, next_path="/dashboard?group_by=utm_campaign")
+    assert r.status_code == 303
+    assert r.headers["location"] == "/dashboard?group_by=utm_campaign"
+    set_cookie = r.headers["set-cookie"]
+    attributes = {part.strip().split("=")[0].lower() for part in set_cookie.split(";")}
+    assert {"httponly", "max-age", "path"} <= attributes
+    assert re.search(r"samesite=strict", set_cookie, re.I)
+    assert f"Max-Age={cookie.SESSION_SECONDS}" in set_cookie
+    assert TOKEN not in set_cookie
+    page = await anon_client.get("/dashboard")
+    assert page.status_code == 200
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    assert 'id="stages"' in page.text
+    assert "<script" not in page.text
+
+
+async def test_rotated_token_works_and_logout_ends_the_session(
+    anon_client: httpx.AsyncClient,
+) -> None:
+    assert (await _sign_in(anon_client, token=TOKEN_ROTATED)).status_code == 303
+    assert (await anon_client.get("/dashboard")).status_code == 200
+    r = await anon_client.post("/dashboard/logout")
+    assert r.status_code == 303
+    assert r.headers["location"] == "/dashboard/login"
+    assert (await anon_client.get("/dashboard")).status_code == 303
+
+
+async def test_open_redirects_are_refused(anon_client: httpx.AsyncClient) -> None:
+    for target in ("https://evil.example/", "//evil.example/dashboard", "/docs"):
+        r = await _sign_in(anon_client, next_path=target)
+        assert r.headers["location"] == "/dashboard", target
+
+
+def test_cookie_signature_expiry_and_tokens() -> None:
+    tokens = [TOKEN.encode()]
+    value = cookie.issue(TOKEN.encode(), now=1000, seconds=60)
+    assert cookie.is_valid(value, tokens, now=1059)
+    assert not cookie.is_valid(value, tokens, now=1060)  # expired
+    assert not cookie.is_valid(value, [TOKEN_ROTATED.encode()], now=1000)  # token removed
+    payload, _, signature = value.rpartition(".")
+    forged = payload.replace("v1.1060.", "v1.9999999999.") + "." + signature
+    assert not cookie.is_valid(forged, tokens, now=1000)
+    assert not cookie.is_valid("garbage", tokens, now=1000)
+    assert not cookie.is_valid(None, tokens)
+
+
+async def test_dashboard_shows_the_funnel_numbers_of_the_api(
+    client: httpx.AsyncClient, anon_client: httpx.AsyncClient
+) -> None:
+    await funnel_data.load(client)
+    await _sign_in(anon_client)
+    page = (await anon_client.get("/dashboard", params={"group_by": "utm_campaign"})).text
+    api = (
+        await client.get("/analytics/funnel-metrics", params={"group_by": "utm_campaign"})
+    ).json()
+    assert f'id="total-leads" data-value="{api["total_leads"]}"' in page
+    for stage in api["stages"]:
+        row = re.search(rf'<tr data-stage="{stage["stage"]}">(.*?)</tr>', page, re.S)
+        assert row, stage
+        assert f'data-field="leads" data-value="{stage["leads"]}"' in row.group(1)
+    for group in api["groups"]:
+        assert f'<tr data-group="{group["group"] or ""}">' in page
+    assert '<option value="utm_campaign" selected>' in page
+    # Time to convert: ana converted 9 days after her first touch.
+    assert re.search(r'<tr data-low="8"><td>8-14</td><td class="num" data-value="1">', page)
+    # Every pulled source is listed even before it is configured.
+    for source in ("easyappointments", "zoom", "eventbrite", "poshvip"):
+        assert f'data-source-type="{source}"' in page
+    assert page.count("<svg") == 3
+
+
+async def test_bad_filters_show_a_message_not_a_crash(anon_client: httpx.AsyncClient) -> None:
+    await _sign_in(anon_client)
+    r = await anon_client.get("/dashboard", params={"group_by": "shoe_size"})
+    assert r.status_code == 422
+    assert "group_by must be one of" in r.text
+    r = await anon_client.get("/dashboard", params={"start_date": "yesterday"})
+    assert r.status_code == 422
+    assert "start_date must be" in r.text
+
+
+def test_weeks_are_filled_and_days_bucketed() -> None:
+    from datetime import date
+
+    weeks = fill_weeks({date(2026, 6, 1): 3, date(2026, 6, 22): 1}, {date(2026, 6, 8): 2})
+    assert [(w.start.isoformat(), w.leads, w.conversions) for w in weeks] == [
+        ("2026-06-01", 3, 0),
+        ("2026-06-08", 0, 2),
+        ("2026-06-15", 0, 0),
+        ("2026-06-22", 1, 0),
+    ]
+    assert fill_weeks({}, {}) == []
+    buckets = bucket_days({0: 2, 3: 1, 9: 4, 200: 1})
+    assert [b.count for b in buckets] == [2, 0, 1, 0, 4, 0, 0, 0, 1]
+    assert len(buckets) == len(DAY_BUCKETS)
+
+
+@pytest.mark.parametrize("group_by", ["source_type", "utm_source", "utm_campaign"])
+async def test_every_group_by_option_renders(
+    client: httpx.AsyncClient, anon_client: httpx.AsyncClient, group_by: str
+) -> None:
+    await funnel_data.load(client)
+    await _sign_in(anon_client)
+    r = await anon_client.get("/dashboard", params={"group_by": group_by})
+    assert r.status_code == 200
+    assert f'data-group-by="{group_by}"' in r.text
+
+
+async def test_people_behind_the_numbers_pages(
+    client: httpx.AsyncClient, anon_client: httpx.AsyncClient
+) -> None:
+    ids = await funnel_data.load(client)
+    for path in ("/dashboard/leads", f"/dashboard/leads/{ids['ana@example.com']}"):
+        assert (await anon_client.get(path)).status_code == 303
+    assert (await anon_client.get("/dashboard/export/leads.csv")).status_code == 303
+    await _sign_in(anon_client)
+    page = (await anon_client.get("/dashboard")).text
+    link = re.search(r'<tr data-stage="3">\s*<td><a href="([^"]+)"', page)
+    assert link and link.group(1) == "/dashboard/leads?min_stage=3"
+    people = (await anon_client.get("/dashboard/leads", params={"min_stage": 3})).text
+    shown = set(re.findall(r'<tr data-lead-id="(\d+)">', people))
+    api = (await client.get("/leads", params={"min_stage": 3})).json()["items"]
+    assert shown == {str(lead["id"]) for lead in api}
+    assert "reached stage 3 (attended)" in people
+    csv_text = (await anon_client.get("/dashboard/export/leads.csv?min_stage=3")).text
+    assert csv_text == (await client.get("/export/leads.csv?min_stage=3")).text
+    lead = (await anon_client.get(f"/dashboard/leads/{ids['ana@example.com']}")).text
+    assert lead.count('data-kind="event"') == 5
+    assert lead.count('data-kind="conversion"') == 1
+    assert "Núñez" in lead
+    assert (await anon_client.get("/dashboard/leads/999999")).status_code == 404
