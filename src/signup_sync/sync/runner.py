@@ -1,0 +1,498 @@
+"""The sync engine: runs one source's connector, one transaction per page.
+
+Entry point (stable: connector tests call it)::
+
+    result = await run_sync(
+        session_factory, source_id, SyncOptions(force=True),
+        transport=httpx.MockTransport(handler),   # or None for real HTTP
+        retry=RetryPolicy(wait_scale=0),          # instant retries in tests
+        upload=csv_bytes,                         # file-based connectors (SourceContext.upload)
+    )
+
+``start_sync`` (take the lease, open the log) and ``execute`` (read the pages) are the
+two halves of ``run_sync``; the API uses them apart to answer 202 before the run ends.
+
+Per page: every record is mapped (``SkipRecord`` or any other mapping error counts the
+record as skipped with its reason, never ends the run); then ONE transaction renews the
+lease, ingests the events, stores ``Page.cursor`` on the source, adds the new leads to the
+source's total and updates the log's counters, and commits. A crash resumes from the last
+committed page; ingestion is idempotent, so overlap never duplicates. An exception out of
+``pages()`` ends the run ``partial`` (some pages landed) or ``failed``, reason in the log.
+
+Counters are per record read: ``leads_processed`` = records read; ``leads_created`` =
+records that brought a lead new to the database; ``leads_updated`` = records that added
+an event to (or changed an event status of) a known lead; ``leads_skipped`` = records
+that could not be mapped; the rest changed nothing. ``errors_count`` = errors that ended
+the run plus records whose mapping raised something other than ``SkipRecord``.
+
+``dry_run`` takes no lease and writes nothing, not even a log row (``sync_log_id`` is
+None): each page is ingested in a transaction that is rolled back, so the counts are the
+ones a real run would report, except that a person new to the database who appears on
+several pages counts as created on each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from signup_sync import sources
+from signup_sync.db.session import unit_of_work
+from signup_sync.db.types import utcnow
+from signup_sync.errors import Conflict, InvalidInput, NotFound
+from signup_sync.events.records import EventRecord
+from signup_sync.events.service import ingest
+from signup_sync.logs import get_logger
+from signup_sync.settings import Settings
+from signup_sync.sources.base import Connector, Page, RetryPolicy, SourceConfig, SourceContext
+from signup_sync.sources.errors import FatalSourceError, SkipRecord
+from signup_sync.sync import lease
+from signup_sync.sync import repository as repo
+from signup_sync.sync.schemas import SourceSyncResult, SyncOptions
+from signup_sync.sync.tally import Secrets, Tally, clean_message, describe
+
+log = get_logger("signup_sync.sync")
+
+Factory = async_sessionmaker[AsyncSession]
+DEFAULT_LEASE_TTL = 300.0
+DEFAULT_MAX_MESSAGES = 20
+PAGE_ATTEMPTS = 3
+
+
+class SyncAlreadyRunning(Conflict):
+    def __init__(self, source_id: int, source_name: str, sync_log_id: int | None) -> None:
+        super().__init__(
+            f"A sync of source {source_id} ({source_name}) is already running"
+            + (f" (sync_log_id {sync_log_id})" if sync_log_id else ""),
+            source_id=source_id,
+            sync_log_id=sync_log_id,
+        )
+        self.source_id = source_id
+        self.sync_log_id = sync_log_id
+
+
+class NotDue(Exception):
+    """The schedule slot was already claimed (another scheduler ran it)."""
+
+
+class LeaseLost(Exception):
+    """Another run took this source's lease (ours expired): stop without writing."""
+
+
+@dataclass(slots=True)
+class SyncProgress:
+    source_id: int
+    source_name: str
+    pages: int
+    records: int
+    elapsed_seconds: float
+    label: str
+
+    @property
+    def records_per_second(self) -> float:
+        return self.records / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+
+
+ProgressFn = Callable[[SyncProgress], None]
+
+
+@dataclass(slots=True)
+class StartedSync:
+    """A run that holds its source's lease and has a ``running`` log (dry runs hold neither)."""
+
+    source_id: int
+    source_type: str
+    source_name: str
+    config: dict[str, Any]
+    cursor: dict[str, Any] | None
+    options: SyncOptions
+    trigger: str
+    owner: str
+    started_at: datetime
+    log_id: int | None = None
+
+
+def _limits(settings: Settings | None) -> tuple[float, int]:
+    if settings is None:
+        return DEFAULT_LEASE_TTL, DEFAULT_MAX_MESSAGES
+    return settings.sync_lease_ttl_seconds, settings.sync_max_error_messages
+
+
+class _Busy(Exception):
+    pass
+
+
+async def start_sync(
+    factory: Factory,
+    source_id: int,
+    options: SyncOptions | None = None,
+    *,
+    settings: Settings | None = None,
+    trigger: str = "api",
+    scheduled_for: datetime | None = None,
+) -> StartedSync:
+    """Take the source's lease and open its log; raise SyncAlreadyRunning (409) if held."""
+    options = options or SyncOptions()
+    ttl, _ = _limits(settings)
+    async with factory() as session:
+        source = await repo.get_source(session, source_id)
+    if source is None:
+        raise NotFound(f"No source with id {source_id}", field="source_id")
+    if not source.is_active:
+        raise InvalidInput(
+            f"Source {source_id} ({source.name}) is inactive; reactivate it with "
+            f'PATCH /sources/{source_id} {{"is_active": true}}',
+            field="source_id",
+        )
+    started = StartedSync(
+        source_id=source_id,
+        source_type=source.source_type,
+        source_name=source.name,
+        config=dict(source.config or {}),
+        cursor=None if options.force else source.cursor,
+        options=options,
+        trigger=trigger,
+        owner=lease.new_owner(),
+        started_at=utcnow(),
+    )
+    if options.dry_run:
+        return started
+    for _ in range(3):
+        try:
+            async with unit_of_work(factory) as session:
+                await lease.reap_expired(session, source_id)
+                now = utcnow()
+                log_id = await repo.insert_log(
+                    session,
+                    {
+                        "source_id": source_id,
+                        "source_type": source.source_type,
+                        "source_name": source.name,
+                        "status": "running",
+                        "trigger": trigger,
+                        "started_at": now,
+                        "options": options.as_json(),
+                        "error_messages": [],
+                        "leads_processed": 0,
+                        "leads_created": 0,
+                        "leads_updated": 0,
+                        "leads_skipped": 0,
+                        "errors_count": 0,
+                    },
+                )
+                taken = await lease.acquire(
+                    session,
+                    source_id,
+                    owner=started.owner,
+                    log_id=log_id,
+                    ttl_seconds=ttl,
+                    scheduled_for=scheduled_for,
+                )
+                if not taken:
+                    raise _Busy
+                # Read config and cursor under the lease: the run before us may have moved it.
+                current = await repo.get_source(session, source_id)
+                assert current is not None
+                started.config = dict(current.config or {})
+                started.cursor = None if options.force else current.cursor
+                started.log_id = log_id
+                started.started_at = now
+            log.info("sync_started", source_id=source_id, sync_log_id=log_id, trigger=trigger)
+            return started
+        except _Busy:
+            pass
+        async with factory() as session:
+            held = await lease.holder(session, source_id)
+            now_source = await repo.get_source(session, source_id)
+        if held is not None:
+            raise SyncAlreadyRunning(source_id, started.source_name, held.sync_log_id)
+        slot = now_source.last_scheduled_at if now_source else None
+        if scheduled_for is not None and slot is not None and slot >= scheduled_for:
+            raise NotDue
+    raise SyncAlreadyRunning(source_id, started.source_name, None)
+
+
+def _config(connector: type[Connector], raw: dict[str, Any], source_id: int) -> SourceConfig:
+    try:
+        return connector.config_model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "config"
+        raise FatalSourceError(
+            f"invalid source config: config.{where}: {first.get('msg', 'invalid')}; "
+            f"fix it with PATCH /sources/{source_id}"
+        ) from None
+
+
+def _map_page(
+    connector: Connector, page: Page, source_id: int, tally: Tally, page_no: int
+) -> tuple[list[EventRecord], list[int]]:
+    """Map a page's records; returns the events and, for each, the index of its record."""
+    events: list[EventRecord] = []
+    owners: list[int] = []
+    for index, raw in enumerate(page.records):
+        try:
+            mapped = list(connector.map_record(raw))
+            for event in mapped:
+                event.source_id = source_id
+                # Fail here, per record, rather than in ingestion, per page.
+                _ = event.lead_key, event.stage
+        except SkipRecord as exc:
+            tally.skip(exc.reason)
+            continue
+        except Exception as exc:
+            tally.skip(f"mapping error: {type(exc).__name__}")
+            tally.error(f"page {page_no}, record {index + 1}: {describe(exc)}")
+            continue
+        events.extend(mapped)
+        owners.extend([index] * len(mapped))
+    return events, owners
+
+
+async def _commit_page(
+    factory: Factory,
+    run: StartedSync,
+    page: Page,
+    events: Sequence[EventRecord],
+    owners: Sequence[int],
+    page_tally: Tally,
+    run_tally: Tally,
+    ttl: float,
+) -> None:
+    assert run.log_id is not None
+    for attempt in range(1, PAGE_ATTEMPTS + 1):
+        counted = Tally(max_messages=page_tally.max_messages)
+        try:
+            async with unit_of_work(factory) as session:
+                if not await lease.renew(session, run.source_id, owner=run.owner, ttl_seconds=ttl):
+                    raise LeaseLost
+                counted.count_outcomes(await ingest(session, events) if events else [], owners)
+                await repo.store_page_progress(
+                    session, run.source_id, cursor=page.cursor, leads_created=counted.created
+                )
+                totals = run_tally.merged(page_tally.merged(counted))
+                await repo.update_running_log(session, run.log_id, totals.log_values())
+        except IntegrityError:
+            # A webhook or request stored one of these events concurrently: re-run the page.
+            if attempt == PAGE_ATTEMPTS:
+                raise
+            continue
+        page_tally.created += counted.created
+        page_tally.updated += counted.updated
+        page_tally.events_stored += counted.events_stored
+        page_tally.events_changed += counted.events_changed
+        return
+
+
+async def _dry_page(
+    factory: Factory, events: Sequence[EventRecord], owners: Sequence[int], page_tally: Tally
+) -> None:
+    if not events:
+        return
+    async with factory() as session:
+        try:
+            page_tally.count_outcomes(await ingest(session, events), owners)
+        finally:
+            await session.rollback()
+
+
+async def _close(pages: AsyncIterator[Page] | None, connector: Connector | None) -> None:
+    for closer in (getattr(pages, "aclose", None), getattr(connector, "aclose", None)):
+        if closer is None:
+            continue
+        try:
+            await closer()
+        except Exception as exc:
+            log.warning("connector_close_failed", error=describe(exc))
+
+
+async def execute(
+    factory: Factory,
+    run: StartedSync,
+    *,
+    settings: Settings | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    retry: RetryPolicy | None = None,
+    upload: bytes | None = None,
+    progress: ProgressFn | None = None,
+) -> SourceSyncResult:
+    """Read every page of a started run, commit each, close the log, release the lease."""
+    ttl, max_messages = _limits(settings)
+    tally = Tally(max_messages=max_messages)
+    clock = time.monotonic()
+    secrets: Secrets | None = None
+    connector: Connector | None = None
+    pages: AsyncIterator[Page] | None = None
+    status = "success"
+    try:
+        connector_cls = sources.REGISTRY.get(run.source_type)
+        if connector_cls is None:
+            raise FatalSourceError(
+                f"no connector is registered for source type {run.source_type!r}"
+            )
+        config = _config(connector_cls, run.config, run.source_id)
+        secrets = Secrets(config.secret_env_names())
+        ctx = SourceContext(
+            source_id=run.source_id,
+            source_type=run.source_type,
+            name=run.source_name,
+            config=config,
+            secrets=secrets,
+            cursor=None if run.options.force else run.cursor,
+            run_started_at=run.started_at,
+            since=run.options.since,
+            until=run.options.until,
+            force=run.options.force,
+            retry=retry or RetryPolicy(),
+            transport=transport,
+            upload=upload,
+        )
+        connector = connector_cls(ctx)
+        pages = connector.pages()
+        async for page in pages:
+            page_tally = Tally(max_messages=max_messages, pages=1, processed=len(page.records))
+            events, owners = _map_page(connector, page, run.source_id, page_tally, tally.pages + 1)
+            if run.options.dry_run:
+                await _dry_page(factory, events, owners, page_tally)
+            else:
+                await _commit_page(factory, run, page, events, owners, page_tally, tally, ttl)
+            tally = tally.merged(page_tally)
+            if progress is not None:
+                progress(
+                    SyncProgress(
+                        source_id=run.source_id,
+                        source_name=run.source_name,
+                        pages=tally.pages,
+                        records=tally.processed,
+                        elapsed_seconds=time.monotonic() - clock,
+                        label=page.label,
+                    )
+                )
+    except LeaseLost:
+        status = "partial" if tally.pages else "failed"
+        tally.error("lease lost: another run took over this source; stopped", stops=True)
+    except asyncio.CancelledError:
+        tally.error("interrupted: the sync was cancelled (the service is stopping)", stops=True)
+        status = "partial" if tally.pages else "failed"
+        await asyncio.shield(_finish(factory, run, tally, status, clock))
+        raise
+    except Exception as exc:
+        status = "partial" if tally.pages else "failed"
+        tally.error(describe(exc, secrets), stops=True)
+    finally:
+        await _close(pages, connector)
+    return await _finish(factory, run, tally, status, clock)
+
+
+async def _finish(
+    factory: Factory, run: StartedSync, tally: Tally, status: str, clock: float
+) -> SourceSyncResult:
+    completed = utcnow()
+    duration = round(time.monotonic() - clock, 3)
+    message = tally.summary(status, dry_run=run.options.dry_run)
+    if run.log_id is not None:
+        async with unit_of_work(factory) as session:
+            await repo.update_running_log(
+                session,
+                run.log_id,
+                {
+                    **tally.log_values(),
+                    "status": status,
+                    "completed_at": completed,
+                    "duration_seconds": duration,
+                    "summary": message,
+                },
+            )
+            # Only the lease holder may touch the source: a run that lost it leaves it alone.
+            if await lease.release(session, run.source_id, owner=run.owner):
+                await repo.finish_source(session, run.source_id, at=completed, status=status)
+    log.info(
+        "sync_finished",
+        source_id=run.source_id,
+        sync_log_id=run.log_id,
+        status=status,
+        records=tally.processed,
+        created=tally.created,
+        updated=tally.updated,
+        skipped=tally.skipped,
+        errors=tally.errors,
+        dry_run=run.options.dry_run,
+    )
+    return SourceSyncResult(
+        status=status,
+        source_type=run.source_type,
+        source_id=run.source_id,
+        source_name=run.source_name,
+        leads_processed=tally.processed,
+        leads_created=tally.created,
+        leads_updated=tally.updated,
+        leads_skipped=tally.skipped,
+        errors_count=tally.errors,
+        error_messages=list(tally.messages),
+        started_at=run.started_at,
+        completed_at=completed,
+        duration_seconds=duration,
+        sync_log_id=run.log_id,
+        dry_run=run.options.dry_run,
+        pages=tally.pages,
+        message=message,
+        details=tally.details(),
+    )
+
+
+async def abandon(factory: Factory, run: StartedSync, reason: str) -> None:
+    """Close a started run that will never execute (its background task was cancelled)."""
+    if run.log_id is None:
+        return
+    async with unit_of_work(factory) as session:
+        await lease.mark_interrupted(session, run.log_id, now=utcnow(), reason=reason)
+        await lease.release(session, run.source_id, owner=run.owner)
+
+
+async def run_sync(
+    factory: Factory,
+    source_id: int,
+    options: SyncOptions | None = None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    retry: RetryPolicy | None = None,
+    upload: bytes | None = None,
+    settings: Settings | None = None,
+    trigger: str = "api",
+    progress: ProgressFn | None = None,
+) -> SourceSyncResult:
+    """Run one sync of one source to its end; see the module docstring."""
+    run = await start_sync(factory, source_id, options, settings=settings, trigger=trigger)
+    return await execute(
+        factory,
+        run,
+        settings=settings,
+        transport=transport,
+        retry=retry,
+        upload=upload,
+        progress=progress,
+    )
+
+
+__all__ = [
+    "LeaseLost",
+    "NotDue",
+    "StartedSync",
+    "SyncAlreadyRunning",
+    "SyncOptions",
+    "SyncProgress",
+    "abandon",
+    "clean_message",
+    "execute",
+    "run_sync",
+    "start_sync",
+]
