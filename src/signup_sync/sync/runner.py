@@ -26,14 +26,15 @@ that could not be mapped; the rest changed nothing. ``errors_count`` = errors th
 the run plus records whose mapping raised something other than ``SkipRecord``.
 
 ``dry_run`` takes no lease and writes nothing, not even a log row (``sync_log_id`` is
-None): each page is ingested in a transaction that is rolled back, so the counts are the
-ones a real run would report, except that a person new to the database who appears on
-several pages counts as created on each.
+None): each page is ingested in a transaction that is rolled back, and the people earlier
+pages would have created are remembered (up to 100,000), so the counts are the ones a
+real run would report.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -66,6 +67,8 @@ Factory = async_sessionmaker[AsyncSession]
 DEFAULT_LEASE_TTL = 300.0
 DEFAULT_MAX_MESSAGES = 20
 PAGE_ATTEMPTS = 3
+# A dry run remembers this many new people across pages (beyond, they may count twice).
+DRY_RUN_MEMORY = 100_000
 
 
 class SyncAlreadyRunning(Conflict):
@@ -294,15 +297,29 @@ async def _commit_page(
 
 
 async def _dry_page(
-    factory: Factory, events: Sequence[EventRecord], owners: Sequence[int], page_tally: Tally
+    factory: Factory,
+    events: Sequence[EventRecord],
+    owners: Sequence[int],
+    page_tally: Tally,
+    new_leads: set[tuple[str, str]],
 ) -> None:
+    """Ingest and roll back; ``new_leads`` remembers who earlier pages would have created."""
     if not events:
         return
     async with factory() as session:
         try:
-            page_tally.count_outcomes(await ingest(session, events), owners)
+            outcomes = await ingest(session, events)
         finally:
             await session.rollback()
+    adjusted = []
+    for event, outcome in zip(events, outcomes, strict=True):
+        if outcome.lead_created:
+            if event.lead_key in new_leads:
+                outcome = dataclasses.replace(outcome, lead_created=False)
+            elif len(new_leads) < DRY_RUN_MEMORY:
+                new_leads.add(event.lead_key)
+        adjusted.append(outcome)
+    page_tally.count_outcomes(adjusted, owners)
 
 
 async def _close(pages: AsyncIterator[Page] | None, connector: Connector | None) -> None:
@@ -333,6 +350,7 @@ async def execute(
     connector: Connector | None = None
     pages: AsyncIterator[Page] | None = None
     status = "success"
+    new_leads: set[tuple[str, str]] = set()
     try:
         connector_cls = sources.REGISTRY.get(run.source_type)
         if connector_cls is None:
@@ -362,7 +380,7 @@ async def execute(
             page_tally = Tally(max_messages=max_messages, pages=1, processed=len(page.records))
             events, owners = _map_page(connector, page, run.source_id, page_tally, tally.pages + 1)
             if run.options.dry_run:
-                await _dry_page(factory, events, owners, page_tally)
+                await _dry_page(factory, events, owners, page_tally, new_leads)
             else:
                 await _commit_page(factory, run, page, events, owners, page_tally, tally, ttl)
             tally = tally.merged(page_tally)
