@@ -90,9 +90,7 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A migrated database of each backend, shared by the session (tables emptied per test)."""
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("sqlite") / "signup_sync_test.db"

@@ -26,7 +26,7 @@ from signup_sync.sources.errors import FatalSourceError, RetriableSourceError, S
 BASE_TIME = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
-class Killed(BaseException):  # noqa: N818 - it stands for a process being killed
+class Killed(BaseException):
     """Escapes everything the engine catches: the run stops as if its process died."""
 
 
@@ -178,9 +178,9 @@ async def snapshot(factory: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
     async with factory() as session:
         leads = (
             await session.execute(
-                select(
-                    Lead.email, Lead.stage, Lead.first_seen_at, Lead.last_seen_at
-                ).order_by(Lead.email)
+                select(Lead.email, Lead.stage, Lead.first_seen_at, Lead.last_seen_at).order_by(
+                    Lead.email
+                )
             )
         ).all()
         events = (

@@ -21,7 +21,9 @@ async def test_root_is_open_and_describes_the_service(anon_client: httpx.AsyncCl
     assert r.headers["x-request-id"]
 
 
-async def test_health_reports_database_and_latency(anon_client: httpx.AsyncClient, backend: str) -> None:
+async def test_health_reports_database_and_latency(
+    anon_client: httpx.AsyncClient, backend: str
+) -> None:
     r = await anon_client.get("/health")
     assert r.status_code == 200
     db = r.json()["database"]

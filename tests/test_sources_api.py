@@ -23,7 +23,10 @@ async def test_create_list_get_patch_and_delete_a_source(
     monkeypatch.setenv("EA_TEST_KEY", "very-secret-value-42")
     r = await create(
         client,
-        config={"base_url": "https://ea.example.com/index.php/api/v1", "api_key_env": "EA_TEST_KEY"},
+        config={
+            "base_url": "https://ea.example.com/index.php/api/v1",
+            "api_key_env": "EA_TEST_KEY",
+        },
         schedule="30 4 * * *",
     )
     assert r.status_code == 201, r.text

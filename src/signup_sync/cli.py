@@ -10,11 +10,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from signup_sync import cli_sync
 from signup_sync.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(help="SignUp_Sync: multi-source funnel tracking.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(cli_sync.sources_app, name="sources")
+app.command("sync")(cli_sync.sync_command)
+app.command("scheduler")(cli_sync.scheduler_command)
 console = Console(stderr=True, soft_wrap=True)
 
 

@@ -23,6 +23,7 @@ from signup_sync.sources.base import RetryPolicy
 from signup_sync.sync import repository as repo
 from signup_sync.sync.runner import (
     Factory,
+    ProgressFn,
     StartedSync,
     SyncAlreadyRunning,
     abandon,
@@ -211,6 +212,7 @@ async def sync_sources(
     transport: httpx.AsyncBaseTransport | None = None,
     retry: RetryPolicy | None = None,
     upload: bytes | None = None,
+    progress: ProgressFn | None = None,
 ) -> SyncResponse | SyncAccepted:
     """Sync every active source of a type (``all``: of every type), or the one asked for.
 
@@ -246,6 +248,7 @@ async def sync_sources(
                         transport=transport,
                         retry=retry,
                         upload=upload,
+                        progress=progress,
                     )
                 )
             except asyncio.CancelledError:
