@@ -162,3 +162,11 @@ async def test_the_service_runs_the_scheduler_unless_switched_off(
     off = create_app(settings)
     async with LifespanManager(off):
         assert off.state.sync.scheduler is None
+
+
+async def test_file_based_connectors_are_not_scheduled(
+    factory: Factory, fake_connector: type[FakeConnector], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(FakeConnector, "requires_upload", True, raising=False)
+    await add_source(factory, created_at=LONG_AGO)
+    assert await run_due_syncs(factory, datetime(2030, 5, 1, 10, 0, tzinfo=UTC)) == []

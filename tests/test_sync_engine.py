@@ -339,3 +339,23 @@ async def test_many_pages_stream_one_at_a_time(
     result = await run_sync(factory, source_id, progress=sizes.append)
     assert result.pages == 29 and result.leads_created == 200
     assert sizes[-1].records == 200 and sizes[-1].records_per_second >= 0
+
+
+async def test_a_heartbeat_keeps_the_lease_while_a_page_waits(
+    factory: Factory,
+    second_factory: Factory,
+    fake_connector: type[FakeConnector],
+    settings: Settings,
+) -> None:
+    short = settings.model_copy(update={"sync_lease_ttl_seconds": 0.6})
+    source_id = await add_source(factory)
+    FakeConnector.hold = asyncio.Event()
+    FakeConnector.entered = asyncio.Event()
+    hold = FakeConnector.hold
+    waiting = asyncio.create_task(run_sync(factory, source_id, settings=short))
+    await FakeConnector.entered.wait()
+    await asyncio.sleep(1.5)  # well past the TTL: only the heartbeat keeps the lease alive
+    with pytest.raises(SyncAlreadyRunning):
+        await run_sync(second_factory, source_id, settings=short)
+    hold.set()
+    assert (await waiting).status == "success"

@@ -15,7 +15,8 @@ two halves of ``run_sync``; the API uses them apart to answer 202 before the run
 Per page: every record is mapped (``SkipRecord`` or any other mapping error counts the
 record as skipped with its reason, never ends the run); then ONE transaction renews the
 lease, ingests the events, stores ``Page.cursor`` on the source, adds the new leads to the
-source's total and updates the log's counters, and commits. A crash resumes from the last
+source's total and updates the log's counters, and commits. A heartbeat also renews the lease
+between pages (a page may wait out a long Retry-After). A crash resumes from the last
 committed page; ingestion is idempotent, so overlap never duplicates. An exception out of
 ``pages()`` ends the run ``partial`` (some pages landed) or ``failed``, reason in the log.
 
@@ -34,6 +35,7 @@ real run would report.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -322,6 +324,18 @@ async def _dry_page(
     page_tally.count_outcomes(adjusted, owners)
 
 
+async def _heartbeat(factory: Factory, run: StartedSync, ttl: float) -> None:
+    """Renew the lease between pages too: a page may wait out a long Retry-After."""
+    while True:
+        await asyncio.sleep(ttl / 3)
+        try:
+            async with unit_of_work(factory) as session:
+                if not await lease.renew(session, run.source_id, owner=run.owner, ttl_seconds=ttl):
+                    return  # lost: the next page's renewal stops the run
+        except Exception as exc:  # the database blinked; the page commit will tell
+            log.warning("sync_heartbeat_failed", source_id=run.source_id, error=describe(exc))
+
+
 async def _close(pages: AsyncIterator[Page] | None, connector: Connector | None) -> None:
     for closer in (getattr(pages, "aclose", None), getattr(connector, "aclose", None)):
         if closer is None:
@@ -351,6 +365,11 @@ async def execute(
     pages: AsyncIterator[Page] | None = None
     status = "success"
     new_leads: set[tuple[str, str]] = set()
+    heartbeat = (
+        None
+        if run.log_id is None
+        else asyncio.get_running_loop().create_task(_heartbeat(factory, run, ttl))
+    )
     try:
         connector_cls = sources.REGISTRY.get(run.source_type)
         if connector_cls is None:
@@ -407,6 +426,10 @@ async def execute(
         status = "partial" if tally.pages else "failed"
         tally.error(describe(exc, secrets), stops=True)
     finally:
+        if heartbeat is not None:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
         await _close(pages, connector)
     return await _finish(factory, run, tally, status, clock)
 

@@ -81,7 +81,8 @@ async def run_due_syncs(
     results: list[SourceSyncResult] = []
     for source in candidates:
         expr = schedule_of(source.schedule, default)
-        if expr is None:
+        # File-based connectors (an uploaded export) have nothing to pull on a schedule.
+        if expr is None or getattr(sources.REGISTRY[source.source_type], "requires_upload", False):
             continue
         slot = previous_fire(expr, now)
         last = source.last_scheduled_at
