@@ -6,8 +6,15 @@ import asyncio
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from signup_sync.app import create_app
+from signup_sync.db.models import FunnelSource, FunnelSyncLog
+from signup_sync.settings import Settings
+from tests.conftest import TOKEN
 from tests.sync_fakes import FakeConnector, fake_connector
 
 __all__ = ["fake_connector"]
@@ -209,3 +216,39 @@ async def test_a_push_only_type_cannot_be_synced_and_bad_bodies_are_named(
 async def test_sync_endpoints_need_the_token(anon_client: httpx.AsyncClient) -> None:
     assert (await anon_client.post("/sync/easyappointments")).status_code == 401
     assert (await anon_client.get("/sync/status/zoom")).status_code == 401
+
+
+async def test_stopping_the_service_closes_a_background_sync_as_interrupted(
+    settings: Settings, engine: AsyncEngine, fake_connector: type[FakeConnector]
+) -> None:
+    application = create_app(settings)
+    async with LifespanManager(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as http:
+            await add(http)
+            FakeConnector.hold = asyncio.Event()
+            FakeConnector.entered = asyncio.Event()
+            r = await http.post("/sync/easyappointments", json={"wait": False})
+            assert r.status_code == 202
+            await FakeConnector.entered.wait()
+        log_id = r.json()["sync_log_id"]
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(FunnelSyncLog.status, FunnelSyncLog.summary).where(
+                    FunnelSyncLog.id == log_id
+                )
+            )
+        ).one()
+        lease = (await conn.execute(select(FunnelSource.lease_owner))).scalar_one()
+    assert row.status == "failed" and "interrupted" in row.summary
+    assert lease is None
+
+
+def test_the_openapi_schema_describes_the_sync_endpoints(app: FastAPI) -> None:
+    paths = app.openapi()["paths"]
+    assert {"/sync/{source_type}", "/sync/all", "/sync/status/{source_type}", "/sources"} <= set(
+        paths
+    )
