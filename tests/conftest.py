@@ -122,6 +122,8 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         service_tokens=f"{TOKEN},{TOKEN_ROTATED}",
         auto_migrate=False,
+        # Tests drive the scheduler by calling run_due_syncs; no background ticks.
+        sync_scheduler_enabled=False,
     )
 
 

@@ -12,12 +12,15 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from signup_sync import SERVICE_NAME, __version__
 from signup_sync.api import analytics, dashboard, exports, funnel, imports, leads, meta
+from signup_sync.api import sources as sources_api
+from signup_sync.api import sync as sync_api
 from signup_sync.api.errors import install_error_handlers
 from signup_sync.api.middleware import RequestContextMiddleware
 from signup_sync.db import migrate
 from signup_sync.db.session import create_engine, create_session_factory
 from signup_sync.logs import configure_logging, get_logger
 from signup_sync.settings import Settings, load_settings
+from signup_sync.sync.lifecycle import sync_services
 
 log = get_logger("signup_sync.app")
 
@@ -59,7 +62,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.session_factory = create_session_factory(engine)
         log.info("started", database=engine.dialect.name, version=__version__)
         try:
-            yield
+            # Background syncs (202) and the scheduler; stopped before the engine goes.
+            async with sync_services(settings, app.state.session_factory) as sync:
+                app.state.sync = sync
+                yield
         finally:
             await engine.dispose()
 
@@ -93,4 +99,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(leads.router)
     app.include_router(exports.router)
     app.include_router(dashboard.router)
+    app.include_router(sources_api.router)
+    app.include_router(sync_api.router)
     return app

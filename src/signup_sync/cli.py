@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from signup_sync import cli_sync
 from signup_sync.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 app = typer.Typer(help="SignUp_Sync: multi-source funnel tracking.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(cli_sync.sources_app, name="sources")
+app.command("sync")(cli_sync.sync_command)
+app.command("scheduler")(cli_sync.scheduler_command)
 console = Console(stderr=True, soft_wrap=True)
 
 

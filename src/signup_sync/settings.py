@@ -92,6 +92,25 @@ class Settings(BaseSettings):
         default=2.0, gt=0, le=60, validation_alias="HEALTH_TIMEOUT_SECONDS"
     )
     auto_migrate: bool | None = Field(default=None, validation_alias="AUTO_MIGRATE")
+    sync_lease_ttl_seconds: float = Field(
+        default=300.0,
+        ge=1,
+        le=86400,
+        validation_alias="SYNC_LEASE_TTL_SECONDS",
+        description="a sync's lease on its source lasts this long unless renewed (every page)",
+    )
+    sync_scheduler_enabled: bool = Field(default=True, validation_alias="SYNC_SCHEDULER_ENABLED")
+    sync_scheduler_interval_seconds: float = Field(
+        default=60.0, ge=1, le=3600, validation_alias="SYNC_SCHEDULER_INTERVAL_SECONDS"
+    )
+    sync_default_schedule: str = Field(
+        default="0 3 * * *",
+        validation_alias="SYNC_DEFAULT_SCHEDULE",
+        description="cron expression (UTC) for sources without their own schedule",
+    )
+    sync_max_error_messages: int = Field(
+        default=20, ge=1, le=1000, validation_alias="SYNC_MAX_ERROR_MESSAGES"
+    )
 
     @field_validator("database_url", mode="before")
     @classmethod
@@ -110,6 +129,15 @@ class Settings(BaseSettings):
             if len(token) < 8:
                 raise ValueError("each token must be at least 8 characters")
         return value
+
+    @field_validator("sync_default_schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value.strip()):
+            raise ValueError("must be a cron expression such as '0 3 * * *'")
+        return value.strip()
 
     @field_validator("log_level")
     @classmethod

@@ -56,6 +56,8 @@ class FunnelSource(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_sync_log_id: Mapped[int | None] = mapped_column(BigId)
+    # The schedule slot (cron fire time) last claimed by a scheduler: each slot runs once.
+    last_scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -1,4 +1,4 @@
-"""Revision 0004 fills in channels, first-touch channel/item and stage times for rows stored
+"""Revision 0002 fills in channels, first-touch channel/item and stage times for rows stored
 before it, on SQLite and PostgreSQL, and downgrades cleanly."""
 
 from __future__ import annotations

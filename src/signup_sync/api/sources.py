@@ -1,0 +1,69 @@
+"""Source configuration endpoints: ``GET/POST/PATCH/DELETE /sources``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from signup_sync.api.deps import Authorized, Uow
+from signup_sync.api.funnel import ERRORS
+from signup_sync.sync.schemas import SourceIn, SourceOut, SourcePatch
+from signup_sync.sync.sources_service import (
+    create_source,
+    deactivate_source,
+    get_source,
+    list_sources,
+    update_source,
+)
+from signup_sync.vocabulary import SourceType
+
+router = APIRouter(prefix="/sources", tags=["sources"], dependencies=Authorized)
+
+RESPONSES = {**ERRORS, 404: {"description": "No such source"}, 409: {"description": "Name taken"}}
+
+
+@router.get("", response_model=list[SourceOut], summary="List configured sources")
+async def get_sources(
+    uow: Uow,
+    source_type: Annotated[SourceType | None, Query(description="only this type")] = None,
+    active: Annotated[bool | None, Query(description="only active (true) or inactive")] = None,
+) -> list[SourceOut]:
+    kind = source_type.value if source_type else None
+    return await uow.read(lambda s: list_sources(s, source_type=kind, active=active))
+
+
+@router.post(
+    "",
+    response_model=SourceOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Configure a source (secrets are named by *_env fields, never sent)",
+    responses=RESPONSES,
+)
+async def post_source(body: SourceIn, uow: Uow) -> SourceOut:
+    return await uow(lambda s: create_source(s, body))
+
+
+@router.get("/{source_id}", response_model=SourceOut, responses=RESPONSES)
+async def get_one(source_id: int, uow: Uow) -> SourceOut:
+    return await uow.read(lambda s: get_source(s, source_id))
+
+
+@router.patch(
+    "/{source_id}",
+    response_model=SourceOut,
+    summary="Change a source; config is merged key by key (null removes a key)",
+    responses=RESPONSES,
+)
+async def patch_source(source_id: int, body: SourcePatch, uow: Uow) -> SourceOut:
+    return await uow(lambda s: update_source(s, source_id, body))
+
+
+@router.delete(
+    "/{source_id}",
+    response_model=SourceOut,
+    summary="Deactivate a source (its history is kept; PATCH is_active=true restores it)",
+    responses=RESPONSES,
+)
+async def delete_source(source_id: int, uow: Uow) -> SourceOut:
+    return await uow(lambda s: deactivate_source(s, source_id))

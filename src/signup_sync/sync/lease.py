@@ -1,0 +1,176 @@
+"""The database lease that keeps one sync per source at a time, across processes and replicas.
+
+A lease is three columns of ``funnel_sources`` (owner, expiry, the running sync's log id)
+changed only by conditional UPDATEs, so it works the same on SQLite and PostgreSQL: the
+row lock (PostgreSQL) or the single writer (SQLite) makes the check-and-set atomic.
+A run renews its lease inside every page's transaction; a run that lost its lease (it
+stalled past the TTL and another run took over) fails that renewal, and its page rolls
+back. A lease whose owner died expires; whoever finds it expired marks its log
+``failed`` ("interrupted") and clears it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signup_sync.db.models import FunnelSource, FunnelSyncLog
+from signup_sync.db.types import utcnow
+
+INTERRUPTED = "interrupted: the process running this sync stopped before it finished"
+
+
+def new_owner() -> str:
+    """A unique lease owner: host, process and a random part (one per run)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    owner: str
+    expires_at: datetime
+    sync_log_id: int | None
+
+
+def _free(now: datetime) -> ColumnElement[bool]:
+    return or_(FunnelSource.lease_owner.is_(None), FunnelSource.lease_expires_at < now)
+
+
+async def acquire(
+    session: AsyncSession,
+    source_id: int,
+    *,
+    owner: str,
+    log_id: int | None,
+    ttl_seconds: float,
+    scheduled_for: datetime | None = None,
+) -> bool:
+    """Take the source's lease if it is free or expired.
+
+    ``scheduled_for`` (a schedule slot) also claims that slot, so that each slot runs
+    once however many schedulers see it due.
+    """
+    now = utcnow()
+    conditions: list[ColumnElement[bool]] = [FunnelSource.id == source_id, _free(now)]
+    values: dict[str, object] = {
+        "lease_owner": owner,
+        "lease_expires_at": now + timedelta(seconds=ttl_seconds),
+        "lease_sync_log_id": log_id,
+    }
+    if scheduled_for is not None:
+        conditions.append(
+            or_(
+                FunnelSource.last_scheduled_at.is_(None),
+                FunnelSource.last_scheduled_at < scheduled_for,
+            )
+        )
+        values["last_scheduled_at"] = scheduled_for
+    result = await session.execute(update(FunnelSource).where(*conditions).values(values))
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def renew(session: AsyncSession, source_id: int, *, owner: str, ttl_seconds: float) -> bool:
+    """Extend our lease; False if it is no longer ours."""
+    result = await session.execute(
+        update(FunnelSource)
+        .where(FunnelSource.id == source_id, FunnelSource.lease_owner == owner)
+        .values(lease_expires_at=utcnow() + timedelta(seconds=ttl_seconds))
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def release(session: AsyncSession, source_id: int, *, owner: str) -> bool:
+    result = await session.execute(
+        update(FunnelSource)
+        .where(FunnelSource.id == source_id, FunnelSource.lease_owner == owner)
+        .values(lease_owner=None, lease_expires_at=None, lease_sync_log_id=None)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def holder(session: AsyncSession, source_id: int) -> Holder | None:
+    """Who holds the source's lease now, if anyone does (an expired lease is nobody's)."""
+    row = (
+        await session.execute(
+            select(
+                FunnelSource.lease_owner,
+                FunnelSource.lease_expires_at,
+                FunnelSource.lease_sync_log_id,
+            ).where(FunnelSource.id == source_id)
+        )
+    ).first()
+    if row is None or row[0] is None or row[1] is None or row[1] < utcnow():
+        return None
+    return Holder(owner=row[0], expires_at=row[1], sync_log_id=row[2])
+
+
+async def reap_expired(session: AsyncSession, source_id: int | None = None) -> list[int]:
+    """Close the logs of runs whose lease expired (``failed``, interrupted) and free the lease.
+
+    Returns the ids of the logs it closed.
+    """
+    now = utcnow()
+    query = select(FunnelSource.id, FunnelSource.lease_owner, FunnelSource.lease_sync_log_id).where(
+        FunnelSource.lease_owner.is_not(None), FunnelSource.lease_expires_at < now
+    )
+    if source_id is not None:
+        query = query.where(FunnelSource.id == source_id)
+    closed: list[int] = []
+    for sid, owner, log_id in (await session.execute(query)).all():
+        # Conditional on the owner and the expiry: a run that renewed meanwhile keeps its lease.
+        freed = await session.execute(
+            update(FunnelSource)
+            .where(
+                and_(
+                    FunnelSource.id == sid,
+                    FunnelSource.lease_owner == owner,
+                    FunnelSource.lease_expires_at < now,
+                )
+            )
+            .values(
+                lease_owner=None,
+                lease_expires_at=None,
+                lease_sync_log_id=None,
+                last_sync_status="failed",
+            )
+        )
+        if not getattr(freed, "rowcount", 0) or log_id is None:
+            continue
+        if await mark_interrupted(session, log_id, now=now):
+            closed.append(log_id)
+    return closed
+
+
+async def mark_interrupted(
+    session: AsyncSession, log_id: int, *, now: datetime, reason: str = INTERRUPTED
+) -> bool:
+    """Close a still-running log as ``failed`` with the reason; False if it was already closed."""
+    log = (
+        await session.execute(
+            select(FunnelSyncLog.started_at, FunnelSyncLog.error_messages).where(
+                FunnelSyncLog.id == log_id, FunnelSyncLog.status == "running"
+            )
+        )
+    ).first()
+    if log is None:
+        return False
+    started_at, messages = log
+    result = await session.execute(
+        update(FunnelSyncLog)
+        .where(FunnelSyncLog.id == log_id, FunnelSyncLog.status == "running")
+        .values(
+            status="failed",
+            completed_at=now,
+            duration_seconds=max(0.0, (now - started_at).total_seconds()),
+            errors_count=FunnelSyncLog.errors_count + 1,
+            error_messages=[*(messages or []), reason],
+            summary=reason,
+        )
+    )
+    return bool(getattr(result, "rowcount", 0))

@@ -1,0 +1,403 @@
+"""The sync engine: runs one source's connector, one transaction per page.
+
+Entry point (stable: connector tests call it)::
+
+    result = await run_sync(
+        session_factory, source_id, SyncOptions(force=True),
+        transport=httpx.MockTransport(handler),   # or None for real HTTP
+        retry=RetryPolicy(wait_scale=0),          # instant retries in tests
+        upload=csv_bytes,                         # file-based connectors (SourceContext.upload)
+    )
+
+``start_sync`` (take the lease, open the log) and ``execute`` (read the pages) are the
+two halves of ``run_sync``; the API uses them apart to answer 202 before the run ends.
+
+Per page: every record is mapped (``SkipRecord`` or any other mapping error counts the
+record as skipped with its reason, never ends the run); then ONE transaction renews the
+lease, ingests the events, stores ``Page.cursor`` on the source, adds the new leads to the
+source's total and updates the log's counters, and commits. A heartbeat also renews the lease
+between pages (a page may wait out a long Retry-After). A crash resumes from the last
+committed page; ingestion is idempotent, so overlap never duplicates. An exception out of
+``pages()`` ends the run ``partial`` (some pages landed) or ``failed``, reason in the log.
+
+Counters are per record read: ``leads_processed`` = records read; ``leads_created`` =
+records that brought a lead new to the database; ``leads_updated`` = records that added
+an event to (or changed an event status of) a known lead; ``leads_skipped`` = records
+that could not be mapped; the rest changed nothing. ``errors_count`` = errors that ended
+the run plus records whose mapping raised something other than ``SkipRecord``.
+
+``dry_run`` takes no lease and writes nothing, not even a log row (``sync_log_id`` is
+None): each page is ingested in a transaction that is rolled back, and the people earlier
+pages would have created are remembered (up to 100,000), so the counts are the ones a
+real run would report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from signup_sync import sources
+from signup_sync.db.session import unit_of_work
+from signup_sync.db.types import utcnow
+from signup_sync.events.records import EventRecord
+from signup_sync.events.service import ingest
+from signup_sync.logs import get_logger
+from signup_sync.settings import Settings
+from signup_sync.sources.base import Connector, Page, RetryPolicy, SourceConfig, SourceContext
+from signup_sync.sources.errors import FatalSourceError, SkipRecord
+from signup_sync.sync import lease
+from signup_sync.sync import repository as repo
+from signup_sync.sync.schemas import SourceSyncResult, SyncOptions
+from signup_sync.sync.start import (
+    Factory,
+    NotDue,
+    StartedSync,
+    SyncAlreadyRunning,
+    abandon,
+    limits,
+    start_sync,
+)
+from signup_sync.sync.tally import Secrets, Tally, clean_message, describe
+
+log = get_logger("signup_sync.sync")
+
+PAGE_ATTEMPTS = 3
+# A dry run remembers this many new people across pages (beyond, they may count twice).
+DRY_RUN_MEMORY = 100_000
+
+
+class LeaseLost(Exception):
+    """Another run took this source's lease (ours expired): stop without writing."""
+
+
+@dataclass(slots=True)
+class SyncProgress:
+    source_id: int
+    source_name: str
+    pages: int
+    records: int
+    elapsed_seconds: float
+    label: str
+
+    @property
+    def records_per_second(self) -> float:
+        return self.records / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+
+
+ProgressFn = Callable[[SyncProgress], None]
+
+
+def _config(connector: type[Connector], raw: dict[str, Any], source_id: int) -> SourceConfig:
+    try:
+        return connector.config_model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "config"
+        raise FatalSourceError(
+            f"invalid source config: config.{where}: {first.get('msg', 'invalid')}; "
+            f"fix it with PATCH /sources/{source_id}"
+        ) from None
+
+
+def _map_page(
+    connector: Connector, page: Page, source_id: int, tally: Tally, page_no: int
+) -> tuple[list[EventRecord], list[int]]:
+    """Map a page's records; returns the events and, for each, the index of its record."""
+    events: list[EventRecord] = []
+    owners: list[int] = []
+    for index, raw in enumerate(page.records):
+        try:
+            mapped = list(connector.map_record(raw))
+            for event in mapped:
+                event.source_id = source_id
+                # Fail here, per record, rather than in ingestion, per page.
+                _ = event.lead_key, event.stage
+        except SkipRecord as exc:
+            tally.skip(exc.reason)
+            continue
+        except Exception as exc:
+            tally.skip(f"mapping error: {type(exc).__name__}")
+            tally.error(f"page {page_no}, record {index + 1}: {describe(exc)}")
+            continue
+        events.extend(mapped)
+        owners.extend([index] * len(mapped))
+    return events, owners
+
+
+async def _commit_page(
+    factory: Factory,
+    run: StartedSync,
+    page: Page,
+    events: Sequence[EventRecord],
+    owners: Sequence[int],
+    page_tally: Tally,
+    run_tally: Tally,
+    ttl: float,
+) -> None:
+    assert run.log_id is not None
+    for attempt in range(1, PAGE_ATTEMPTS + 1):
+        counted = Tally(max_messages=page_tally.max_messages)
+        try:
+            async with unit_of_work(factory) as session:
+                if not await lease.renew(session, run.source_id, owner=run.owner, ttl_seconds=ttl):
+                    raise LeaseLost
+                counted.count_outcomes(await ingest(session, events) if events else [], owners)
+                await repo.store_page_progress(
+                    session, run.source_id, cursor=page.cursor, leads_created=counted.created
+                )
+                totals = run_tally.merged(page_tally.merged(counted))
+                await repo.update_running_log(session, run.log_id, totals.log_values())
+        except IntegrityError:
+            # A webhook or request stored one of these events concurrently: re-run the page.
+            if attempt == PAGE_ATTEMPTS:
+                raise
+            continue
+        page_tally.created += counted.created
+        page_tally.updated += counted.updated
+        page_tally.events_stored += counted.events_stored
+        page_tally.events_changed += counted.events_changed
+        return
+
+
+async def _dry_page(
+    factory: Factory,
+    events: Sequence[EventRecord],
+    owners: Sequence[int],
+    page_tally: Tally,
+    new_leads: set[tuple[str, str]],
+) -> None:
+    """Ingest and roll back; ``new_leads`` remembers who earlier pages would have created."""
+    if not events:
+        return
+    async with factory() as session:
+        try:
+            outcomes = await ingest(session, events)
+        finally:
+            await session.rollback()
+    adjusted = []
+    for event, outcome in zip(events, outcomes, strict=True):
+        if outcome.lead_created:
+            if event.lead_key in new_leads:
+                outcome = dataclasses.replace(outcome, lead_created=False)
+            elif len(new_leads) < DRY_RUN_MEMORY:
+                new_leads.add(event.lead_key)
+        adjusted.append(outcome)
+    page_tally.count_outcomes(adjusted, owners)
+
+
+async def _heartbeat(factory: Factory, run: StartedSync, ttl: float) -> None:
+    """Renew the lease between pages too: a page may wait out a long Retry-After."""
+    while True:
+        await asyncio.sleep(ttl / 3)
+        try:
+            async with unit_of_work(factory) as session:
+                if not await lease.renew(session, run.source_id, owner=run.owner, ttl_seconds=ttl):
+                    return  # lost: the next page's renewal stops the run
+        except Exception as exc:  # the database blinked; the page commit will tell
+            log.warning("sync_heartbeat_failed", source_id=run.source_id, error=describe(exc))
+
+
+async def _close(pages: AsyncIterator[Page] | None, connector: Connector | None) -> None:
+    for closer in (getattr(pages, "aclose", None), getattr(connector, "aclose", None)):
+        if closer is None:
+            continue
+        try:
+            await closer()
+        except Exception as exc:
+            log.warning("connector_close_failed", error=describe(exc))
+
+
+async def execute(
+    factory: Factory,
+    run: StartedSync,
+    *,
+    settings: Settings | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    retry: RetryPolicy | None = None,
+    upload: bytes | None = None,
+    progress: ProgressFn | None = None,
+) -> SourceSyncResult:
+    """Read every page of a started run, commit each, close the log, release the lease."""
+    ttl, max_messages = limits(settings)
+    tally = Tally(max_messages=max_messages)
+    clock = time.monotonic()
+    secrets: Secrets | None = None
+    connector: Connector | None = None
+    pages: AsyncIterator[Page] | None = None
+    status = "success"
+    new_leads: set[tuple[str, str]] = set()
+    heartbeat = (
+        None
+        if run.log_id is None
+        else asyncio.get_running_loop().create_task(_heartbeat(factory, run, ttl))
+    )
+    try:
+        connector_cls = sources.REGISTRY.get(run.source_type)
+        if connector_cls is None:
+            raise FatalSourceError(
+                f"no connector is registered for source type {run.source_type!r}"
+            )
+        config = _config(connector_cls, run.config, run.source_id)
+        secrets = Secrets(config.secret_env_names())
+        ctx = SourceContext(
+            source_id=run.source_id,
+            source_type=run.source_type,
+            name=run.source_name,
+            config=config,
+            secrets=secrets,
+            cursor=None if run.options.force else run.cursor,
+            run_started_at=run.started_at,
+            since=run.options.since,
+            until=run.options.until,
+            force=run.options.force,
+            retry=retry or RetryPolicy(),
+            transport=transport,
+            upload=upload,
+        )
+        connector = connector_cls(ctx)
+        pages = connector.pages()
+        async for page in pages:
+            page_tally = Tally(max_messages=max_messages, pages=1, processed=len(page.records))
+            events, owners = _map_page(connector, page, run.source_id, page_tally, tally.pages + 1)
+            if run.options.dry_run:
+                await _dry_page(factory, events, owners, page_tally, new_leads)
+            else:
+                await _commit_page(factory, run, page, events, owners, page_tally, tally, ttl)
+            tally = tally.merged(page_tally)
+            if progress is not None:
+                progress(
+                    SyncProgress(
+                        source_id=run.source_id,
+                        source_name=run.source_name,
+                        pages=tally.pages,
+                        records=tally.processed,
+                        elapsed_seconds=time.monotonic() - clock,
+                        label=page.label,
+                    )
+                )
+    except LeaseLost:
+        status = "partial" if tally.pages else "failed"
+        tally.error("lease lost: another run took over this source; stopped", stops=True)
+    except asyncio.CancelledError:
+        tally.error("interrupted: the sync was cancelled (the service is stopping)", stops=True)
+        status = "partial" if tally.pages else "failed"
+        await asyncio.shield(_finish(factory, run, tally, status, clock))
+        raise
+    except Exception as exc:
+        status = "partial" if tally.pages else "failed"
+        tally.error(describe(exc, secrets), stops=True)
+    finally:
+        if heartbeat is not None:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        await _close(pages, connector)
+    return await _finish(factory, run, tally, status, clock)
+
+
+async def _finish(
+    factory: Factory, run: StartedSync, tally: Tally, status: str, clock: float
+) -> SourceSyncResult:
+    completed = utcnow()
+    duration = round(time.monotonic() - clock, 3)
+    message = tally.summary(status, dry_run=run.options.dry_run)
+    if run.log_id is not None:
+        async with unit_of_work(factory) as session:
+            await repo.update_running_log(
+                session,
+                run.log_id,
+                {
+                    **tally.log_values(),
+                    "status": status,
+                    "completed_at": completed,
+                    "duration_seconds": duration,
+                    "summary": message,
+                },
+            )
+            # Only the lease holder may touch the source: a run that lost it leaves it alone.
+            if await lease.release(session, run.source_id, owner=run.owner):
+                await repo.finish_source(session, run.source_id, at=completed, status=status)
+    log.info(
+        "sync_finished",
+        source_id=run.source_id,
+        sync_log_id=run.log_id,
+        status=status,
+        records=tally.processed,
+        created=tally.created,
+        updated=tally.updated,
+        skipped=tally.skipped,
+        errors=tally.errors,
+        dry_run=run.options.dry_run,
+    )
+    return SourceSyncResult(
+        status=status,
+        source_type=run.source_type,
+        source_id=run.source_id,
+        source_name=run.source_name,
+        leads_processed=tally.processed,
+        leads_created=tally.created,
+        leads_updated=tally.updated,
+        leads_skipped=tally.skipped,
+        errors_count=tally.errors,
+        error_messages=list(tally.messages),
+        started_at=run.started_at,
+        completed_at=completed,
+        duration_seconds=duration,
+        sync_log_id=run.log_id,
+        dry_run=run.options.dry_run,
+        pages=tally.pages,
+        message=message,
+        details=tally.details(),
+    )
+
+
+async def run_sync(
+    factory: Factory,
+    source_id: int,
+    options: SyncOptions | None = None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    retry: RetryPolicy | None = None,
+    upload: bytes | None = None,
+    settings: Settings | None = None,
+    trigger: str = "api",
+    progress: ProgressFn | None = None,
+) -> SourceSyncResult:
+    """Run one sync of one source to its end; see the module docstring."""
+    run = await start_sync(factory, source_id, options, settings=settings, trigger=trigger)
+    return await execute(
+        factory,
+        run,
+        settings=settings,
+        transport=transport,
+        retry=retry,
+        upload=upload,
+        progress=progress,
+    )
+
+
+__all__ = [
+    "Factory",
+    "LeaseLost",
+    "NotDue",
+    "ProgressFn",
+    "StartedSync",
+    "SyncAlreadyRunning",
+    "SyncOptions",
+    "SyncProgress",
+    "abandon",
+    "clean_message",
+    "execute",
+    "run_sync",
+    "start_sync",
+]

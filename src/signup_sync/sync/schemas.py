@@ -1,0 +1,258 @@
+"""Request and response shapes of sources and syncs, and the engine's run options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from signup_sync.vocabulary import SourceType
+
+SyncStatus = Literal["running", "success", "partial", "failed", "skipped"]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcTime = Annotated[datetime | None, AfterValidator(_utc)]
+SourceName = Annotated[str, Field(min_length=1, max_length=200)]
+Schedule = Annotated[
+    str | None,
+    Field(
+        default=None,
+        max_length=100,
+        description="cron expression in UTC (e.g. '0 3 * * *'); null = the default daily "
+        "schedule; 'off' = only on demand",
+    ),
+]
+
+
+@dataclass(slots=True)
+class SyncOptions:
+    """How one run reads its source (see ``sync.runner``)."""
+
+    force: bool = False
+    since: datetime | None = None
+    until: datetime | None = None
+    dry_run: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "force_sync": self.force,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "dry_run": self.dry_run,
+        }
+
+
+# ---- sources -------------------------------------------------------------------------------
+
+
+class SourceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    source_type: SourceType
+    name: SourceName
+    is_active: bool = True
+    schedule: Schedule = None
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="non-secret settings of the source's connector; secrets are named by "
+        "`*_env` fields holding environment variable names",
+    )
+
+
+class SourcePatch(BaseModel):
+    """Fields to change. ``config`` is merged key by key; a key set to null is removed."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: SourceName | None = None
+    is_active: bool | None = None
+    schedule: Schedule = None
+    config: dict[str, Any] | None = None
+    reset_cursor: bool = Field(
+        default=False, description="forget the sync cursor: the next sync re-reads everything"
+    )
+
+
+class SecretRef(BaseModel):
+    env: str = Field(description="the environment variable that holds the secret")
+    set: bool = Field(description="whether that variable is set in this process")
+
+
+class SourceOut(BaseModel):
+    id: int
+    source_type: str
+    name: str
+    is_active: bool
+    schedule: str | None
+    config: dict[str, Any]
+    secrets: dict[str, SecretRef]
+    has_connector: bool
+    cursor: dict[str, Any] | None
+    last_sync_at: datetime | None
+    last_sync_status: str | None
+    total_leads_captured: int
+    running_sync_log_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+# ---- syncs ---------------------------------------------------------------------------------
+
+
+class SyncRequest(BaseModel):
+    """Optional body of ``POST /sync/{source_type}``; no body means all defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    force_sync: bool = Field(default=False, description="ignore the cursor; re-read everything")
+    since: UtcTime = Field(default=None, description="backfill window start (naive = UTC)")
+    until: UtcTime = Field(default=None, description="backfill window end (naive = UTC)")
+    dry_run: bool = Field(
+        default=False, description="read and map, report what would change, write nothing"
+    )
+    source_id: int | None = Field(default=None, ge=1, description="only this source")
+    wait: bool = Field(default=True, description="false: answer 202 with the sync log id at once")
+
+    @model_validator(mode="after")
+    def _window(self) -> SyncRequest:
+        if self.since and self.until and self.since >= self.until:
+            raise ValueError("since must be before until")
+        return self
+
+    def options(self) -> SyncOptions:
+        return SyncOptions(
+            force=self.force_sync, since=self.since, until=self.until, dry_run=self.dry_run
+        )
+
+
+class SourceSyncResult(BaseModel):
+    """One source's run."""
+
+    status: SyncStatus
+    source_type: str
+    source_id: int | None
+    source_name: str | None
+    leads_processed: int = 0
+    leads_created: int = 0
+    leads_updated: int = 0
+    leads_skipped: int = 0
+    errors_count: int = 0
+    error_messages: list[str] = Field(default_factory=list)
+    started_at: datetime
+    completed_at: datetime | None
+    duration_seconds: float | None
+    sync_log_id: int | None
+    dry_run: bool = False
+    pages: int = 0
+    message: str = ""
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class SyncSummary(BaseModel):
+    """Counters summed over the sources of one request, and each source's own result."""
+
+    message: str
+    sources_total: int
+    sources_succeeded: int
+    sources_partial: int
+    sources_failed: int
+    sources_skipped: int
+    leads_processed: int
+    leads_created: int
+    leads_updated: int
+    leads_skipped: int
+    errors_count: int
+    sources: list[SourceSyncResult]
+
+
+class SyncResponse(BaseModel):
+    """The seed's sync result, for one source type (or ``all``)."""
+
+    status: Literal["success", "partial", "failed", "skipped"]
+    source_type: str
+    source_name: str | None
+    leads_processed: int
+    leads_created: int
+    leads_updated: int
+    leads_skipped: int
+    errors_count: int
+    error_messages: list[str]
+    started_at: datetime
+    completed_at: datetime
+    duration_seconds: float
+    sync_log_id: int | None
+    sync_log_ids: list[int]
+    dry_run: bool
+    summary: SyncSummary
+
+
+class StartedSource(BaseModel):
+    source_id: int
+    source_name: str
+    sync_log_id: int | None
+
+
+class SyncAccepted(BaseModel):
+    """``wait: false``: the syncs run in the background; follow them by their log ids."""
+
+    status: Literal["running"] = "running"
+    source_type: str
+    sync_log_id: int | None
+    sync_log_ids: list[int]
+    sources: list[StartedSource]
+    status_url: str
+    message: str
+
+
+class SyncLogOut(BaseModel):
+    id: int
+    source_id: int | None
+    source_type: str
+    source_name: str | None
+    status: str
+    trigger: str
+    started_at: datetime
+    completed_at: datetime | None
+    duration_seconds: float | None
+    leads_processed: int
+    leads_created: int
+    leads_updated: int
+    leads_skipped: int
+    errors_count: int
+    error_messages: list[str]
+    summary: str | None
+    options: dict[str, Any] | None
+
+
+class SourceStatus(BaseModel):
+    source_id: int
+    source_name: str
+    is_active: bool
+    schedule: str | None
+    next_scheduled_at: datetime | None
+    last_sync_at: datetime | None
+    last_sync_status: str | None
+    is_running: bool
+    running_sync_log_id: int | None
+    success_rate: float | None = Field(
+        description="successful runs / finished runs over the source's history; null if none"
+    )
+    total_leads_captured: int
+    recent_logs: list[SyncLogOut]
+
+
+class SyncStatusOut(BaseModel):
+    source_type: str
+    has_connector: bool
+    last_sync_at: datetime | None
+    last_sync_status: str | None
+    is_running: bool
+    sources: list[SourceStatus]

@@ -1,0 +1,170 @@
+"""A run's counters, and the helpers that keep secrets and emails out of its messages."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from signup_sync.events.service import IngestOutcome
+from signup_sync.logs import mask_emails
+from signup_sync.sources.errors import FatalSourceError
+
+MAX_MESSAGE_CHARS = 500
+MAX_SKIP_REASONS = 50
+
+
+class MissingSecret(FatalSourceError, KeyError):
+    """A secret the connector asked for is not available; names the variable, never a value.
+
+    Also a KeyError, so ``ctx.secrets.get(name)`` returns None for an optional secret.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class Secrets(Mapping[str, str]):
+    """``ctx.secrets``: each ``*_env`` variable read from the environment when asked for."""
+
+    def __init__(self, env_names: Mapping[str, str]) -> None:
+        self._names = dict(env_names)
+        self.resolved: set[str] = set()
+
+    def __getitem__(self, key: str) -> str:
+        env = self._names.get(key)
+        if env is None:
+            raise MissingSecret(f"the source's config names no {key}_env variable")
+        value = os.environ.get(env)
+        if not value:
+            raise MissingSecret(f"environment variable {env} is not set (needed for {key})")
+        self.resolved.add(value)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, env in self._names.items() if os.environ.get(env))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def clean_message(text: str, secrets: Secrets | None = None) -> str:
+    """One line, emails masked, any secret value this run resolved blanked, length capped."""
+    for value in secrets.resolved if secrets else ():
+        if len(value) >= 4:
+            text = text.replace(value, "[redacted]")
+    text = mask_emails(" ".join(text.split()))
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"
+
+
+def describe(exc: BaseException, secrets: Secrets | None = None) -> str:
+    text = str(exc)
+    name = type(exc).__name__
+    return clean_message(f"{name}: {text}" if text else name, secrets)
+
+
+@dataclass(slots=True)
+class Tally:
+    """Per-record counters of a run (or of one page, merged into the run once it commits)."""
+
+    max_messages: int = 20
+    pages: int = 0
+    processed: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    errors: int = 0
+    events_stored: int = 0
+    events_changed: int = 0
+    messages: list[str] = field(default_factory=list)
+    skip_reasons: dict[str, int] = field(default_factory=dict)
+    stop_reason: str | None = None
+
+    def skip(self, reason: str) -> None:
+        self.skipped += 1
+        reason = clean_message(reason)[:200] or "unspecified"
+        if reason not in self.skip_reasons and len(self.skip_reasons) >= MAX_SKIP_REASONS:
+            reason = "other reasons"
+        self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + 1
+
+    def error(self, message: str, *, stops: bool = False) -> None:
+        """Count an error; the one that stopped the run is always kept in the capped list."""
+        self.errors += 1
+        if len(self.messages) < self.max_messages:
+            self.messages.append(message)
+        elif stops:
+            self.messages[-1] = message
+        if stops:
+            self.stop_reason = message
+
+    def count_outcomes(self, outcomes: Sequence[IngestOutcome], owners: Sequence[int]) -> None:
+        """Fold a page's ingest outcomes in, per record (``owners[i]`` = record of event i)."""
+        created: set[int] = set()
+        touched: set[int] = set()
+        for outcome, record in zip(outcomes, owners, strict=True):
+            if outcome.lead_created:
+                created.add(record)
+            if outcome.status == "accepted":
+                self.events_stored += 1
+                touched.add(record)
+            elif outcome.changed:
+                self.events_changed += 1
+                touched.add(record)
+        self.created += len(created)
+        self.updated += len(touched - created)
+
+    def merged(self, other: Tally) -> Tally:
+        out = Tally(max_messages=self.max_messages)
+        for name in (
+            "pages",
+            "processed",
+            "created",
+            "updated",
+            "skipped",
+            "errors",
+            "events_stored",
+            "events_changed",
+        ):
+            setattr(out, name, getattr(self, name) + getattr(other, name))
+        out.messages = (self.messages + other.messages)[: self.max_messages]
+        out.stop_reason = other.stop_reason or self.stop_reason
+        out.skip_reasons = dict(self.skip_reasons)
+        for reason, count in other.skip_reasons.items():
+            out.skip_reasons[reason] = out.skip_reasons.get(reason, 0) + count
+        return out
+
+    @property
+    def unchanged(self) -> int:
+        return self.processed - self.created - self.updated - self.skipped
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "pages": self.pages,
+            "records_unchanged": self.unchanged,
+            "events_stored": self.events_stored,
+            "events_status_changed": self.events_changed,
+            "skip_reasons": self.skip_reasons,
+        }
+
+    def log_values(self) -> dict[str, Any]:
+        return {
+            "leads_processed": self.processed,
+            "leads_created": self.created,
+            "leads_updated": self.updated,
+            "leads_skipped": self.skipped,
+            "errors_count": self.errors,
+            "error_messages": list(self.messages),
+            "details": self.details(),
+        }
+
+    def summary(self, status: str, *, dry_run: bool = False) -> str:
+        text = (
+            f"{self.processed} records read in {self.pages} pages: {self.created} new leads, "
+            f"{self.updated} updated, {self.skipped} skipped, {self.unchanged} unchanged"
+        )
+        if dry_run:
+            text = "dry run, nothing written; " + text
+        if self.stop_reason:
+            text += f"; stopped: {self.stop_reason}"
+        return text

@@ -1,0 +1,102 @@
+"""``signup-sync sources list|add|disable``, ``sync`` and ``scheduler --once``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+from typer.testing import CliRunner
+
+from signup_sync.cli import app
+from signup_sync.db.session import create_engine
+from signup_sync.settings import load_settings
+from tests.conftest import run_async, truncate_all
+from tests.sync_fakes import FakeConnector, fake_connector
+
+__all__ = ["fake_connector"]
+
+
+@pytest.fixture
+def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    async def empty() -> None:
+        engine = create_engine(load_settings(database_url=database_url))
+        try:
+            await truncate_all(engine)
+        finally:
+            await engine.dispose()
+
+    run_async(empty())
+    monkeypatch.setenv("ENGARDE_DATABASE_URL", database_url)
+    monkeypatch.setenv("AUTO_MIGRATE", "false")
+    monkeypatch.setenv("COLUMNS", "200")
+    handlers = logging.getLogger().handlers[:]
+    yield CliRunner()
+    # The commands log to the runner's (now closed) streams: point logging back.
+    structlog.reset_defaults()
+    logging.getLogger().handlers[:] = handlers
+
+
+def test_sources_add_list_disable_and_sync_from_the_command_line(
+    cli: CliRunner, fake_connector: type[FakeConnector]
+) -> None:
+    added = cli.invoke(
+        app,
+        [
+            "sources",
+            "add",
+            "easyappointments",
+            "Main calendar",
+            "--set",
+            "page_size=2",
+            "--set",
+            "api_key_env=CLI_TEST_KEY",
+        ],
+    )
+    assert added.exit_code == 0, added.output
+    assert "Added source #" in added.output
+    listed = cli.invoke(app, ["sources", "list"])
+    assert listed.exit_code == 0 and "Main calendar" in listed.output
+    assert "CLI_TEST_KEY (missing)" in listed.output
+
+    failed = cli.invoke(app, ["sync", "easyappointments"])
+    assert failed.exit_code == 1
+    assert "CLI_TEST_KEY is not set" in failed.output
+
+    cli.invoke(app, ["sources", "disable", "1"])
+    re_add = cli.invoke(
+        app, ["sources", "add", "easyappointments", "Second", "--set", "page_size=2"]
+    )
+    assert re_add.exit_code == 0, re_add.output
+    dry = cli.invoke(app, ["sync", "easyappointments", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "Dry run: nothing was written." in dry.output
+    done = cli.invoke(app, ["sync", "easyappointments", "--since", "2026-01-01"])
+    assert done.exit_code == 0, done.output
+    assert "Second" in done.output and "success" in done.output
+    row = next(line for line in done.output.splitlines() if "Second" in line and "success" in line)
+    assert [cell.strip() for cell in row.split("│") if cell.strip()][2:6] == ["7", "4", "1", "2"]
+    assert FakeConnector.contexts[-1].since is not None
+
+    listed = cli.invoke(app, ["sources", "list", "--all"])
+    assert "Main calendar" in listed.output and "Second" in listed.output
+    assert "Main calendar" not in cli.invoke(app, ["sources", "list"]).output
+
+
+def test_cli_errors_name_the_field(cli: CliRunner, fake_connector: type[FakeConnector]) -> None:
+    bad = cli.invoke(app, ["sources", "add", "easyappointments", "X", "--set", "page_size=0"])
+    assert bad.exit_code == 2 and "config.page_size" in bad.output
+    secret = cli.invoke(app, ["sources", "add", "zoom", "Z", "--set", "client_secret=abc"])
+    assert secret.exit_code == 2 and "config.client_secret" in secret.output
+    unknown = cli.invoke(app, ["sync", "myspace"])
+    assert unknown.exit_code == 2 and "Unknown source type" in unknown.output
+    nothing = cli.invoke(app, ["sync", "easyappointments"])
+    assert nothing.exit_code == 0 and "No active easyappointments source" in nothing.output
+    assert cli.invoke(app, ["sources", "disable", "99"]).exit_code == 2
+
+
+def test_scheduler_once_runs_due_syncs(cli: CliRunner, fake_connector: type[FakeConnector]) -> None:
+    result = cli.invoke(app, ["scheduler", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "0 scheduled sync(s) ran" in result.output
