@@ -139,6 +139,8 @@ STANDARD = [
 @pytest.fixture
 def fake_connector(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeConnector]]:
     monkeypatch.setitem(sources.REGISTRY, "easyappointments", FakeConnector)
+    # These engine tests use zoom as "a pulled type with no connector registered".
+    monkeypatch.delitem(sources.REGISTRY, "zoom", raising=False)
     FakeConnector.data = {"default": [dict(r) for r in STANDARD]}
     FakeConnector.contexts = []
     FakeConnector.fail = None

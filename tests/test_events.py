@@ -256,3 +256,10 @@ async def test_unpaired_surrogates_are_refused(client: httpx.AsyncClient) -> Non
         )
         assert r.status_code == 422, r.text
         assert field in error_fields(r)
+
+
+async def test_times_must_be_iso_strings_not_numbers(client: httpx.AsyncClient) -> None:
+    # Found by schemathesis: a bare number was read as a Unix timestamp.
+    r = await client.post("/funnel/event", json={**SEED_EVENT, "occurred_at": 1717430400})
+    assert r.status_code == 422
+    assert "occurred_at" in error_fields(r)

@@ -6,7 +6,9 @@ CI runs a bounded number of examples per operation; for a longer local run:
 Checked: no 5xx, documented status codes, content types, headers and response schemas,
 auth enforced, invalid data rejected. Not checked: `positive_data_acceptance`, because some
 schema-valid values are rightly refused (an email the schema calls a string but that is
-not an address, 2026-02-30 as a date, a time more than a day in the future).
+not an address, 2026-02-30 as a date, a time more than a day in the future); and not
+`use_after_free`, because `DELETE /sources/{id}` deactivates a source by design (the
+source stays readable so that it can be reactivated).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def test_fuzz_whole_api(engine, database_url: str, tmp_path: Path) -> None:
                 "--checks",
                 "all",
                 "--exclude-checks",
-                "positive_data_acceptance",
+                "positive_data_acceptance,use_after_free",
                 "--max-examples",
                 EXAMPLES,
                 "--workers",

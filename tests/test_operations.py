@@ -72,7 +72,9 @@ async def test_openapi_has_an_example_for_every_request_body(client: httpx.Async
             if "application/json" not in content:
                 assert any("example" in media or "examples" in media for media in content.values())
                 continue
-            ref = content["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+            schema = content["application/json"]["schema"]
+            refs = [schema.get("$ref")] + [s.get("$ref") for s in schema.get("anyOf", [])]
+            ref = next(r for r in refs if r).rsplit("/", 1)[1]
             assert schemas[ref].get("examples"), f"{method.upper()} {path} has no example"
 
 

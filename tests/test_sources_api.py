@@ -148,3 +148,22 @@ async def test_types_without_a_connector_are_configurable_and_off_schedules_kept
 async def test_sources_need_the_token(anon_client: httpx.AsyncClient) -> None:
     assert (await anon_client.get("/sources")).status_code == 401
     assert FakeConnector.source_type == "easyappointments"
+
+
+async def test_config_with_nul_or_oversized_numbers_is_422_not_500(
+    client: httpx.AsyncClient,
+) -> None:
+    # Found by schemathesis: PostgreSQL jsonb refuses \u0000; orjson refuses > 64-bit ints.
+    for config in ({"note\u0000": 1}, {"n": -265117334176348852191232}):
+        r = await client.post(
+            "/sources", json={"source_type": "referral", "name": "x", "config": config}
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"][0]["field"].startswith("config")
+
+
+async def test_ids_beyond_bigint_are_422(client: httpx.AsyncClient) -> None:
+    # Found by schemathesis: a 25-digit id reached the database and overflowed (500).
+    r = await client.get("/sources/883867726471718330433536")
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "source_id"

@@ -16,6 +16,7 @@ from signup_sync.api import sources as sources_api
 from signup_sync.api import sync as sync_api
 from signup_sync.api.errors import install_error_handlers
 from signup_sync.api.middleware import RequestContextMiddleware
+from signup_sync.api.openapi import install_openapi
 from signup_sync.db import migrate
 from signup_sync.db.session import create_engine, create_session_factory
 from signup_sync.logs import configure_logging, get_logger
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.tokens = [t.encode() for t in tokens]
     install_error_handlers(app)
+    install_openapi(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from signup_sync.analytics.repository import CohortFilter
 from signup_sync.analytics.schemas import GroupBy
 from signup_sync.api.analytics import parse_bound
-from signup_sync.api.deps import Uow, token_matches
+from signup_sync.api.deps import LeadId, Uow, token_matches
 from signup_sync.api.exports import csv_response
 from signup_sync.api.leads import Filters
 from signup_sync.dashboard import session as cookie
@@ -214,7 +214,7 @@ async def people_page(
 
 
 @router.get("/leads/{lead_id}", response_class=HTMLResponse, dependencies=[SignedIn])
-async def lead_page(uow: Uow, lead_id: int) -> HTMLResponse:
+async def lead_page(uow: Uow, lead_id: LeadId) -> HTMLResponse:
     lead = await uow.read(lambda session: lead_detail(session, lead_id))
     return _page(render("lead.html", lead=lead, signed_in=True))
 

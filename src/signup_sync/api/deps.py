@@ -6,7 +6,7 @@ import hmac
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -57,3 +57,9 @@ def get_uow(request: Request) -> UnitOfWork:
 
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
 Authorized = [Depends(require_token)]
+
+
+# Ids are BIGINT: a larger number can name nothing, so it is a 422, not a database error.
+MAX_ID = 2**63 - 1
+SourceId = Annotated[int, Path(ge=1, le=MAX_ID, description="source id")]
+LeadId = Annotated[int, Path(ge=1, le=MAX_ID, description="lead id")]

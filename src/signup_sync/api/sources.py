@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from signup_sync.api.deps import Authorized, Uow
+from signup_sync.api.deps import Authorized, SourceId, Uow
 from signup_sync.api.funnel import ERRORS
 from signup_sync.sync.schemas import SourceIn, SourceOut, SourcePatch
 from signup_sync.sync.sources_service import (
@@ -45,7 +45,7 @@ async def post_source(body: SourceIn, uow: Uow) -> SourceOut:
 
 
 @router.get("/{source_id}", response_model=SourceOut, responses=RESPONSES)
-async def get_one(source_id: int, uow: Uow) -> SourceOut:
+async def get_one(source_id: SourceId, uow: Uow) -> SourceOut:
     return await uow.read(lambda s: get_source(s, source_id))
 
 
@@ -55,7 +55,7 @@ async def get_one(source_id: int, uow: Uow) -> SourceOut:
     summary="Change a source; config is merged key by key (null removes a key)",
     responses=RESPONSES,
 )
-async def patch_source(source_id: int, body: SourcePatch, uow: Uow) -> SourceOut:
+async def patch_source(source_id: SourceId, body: SourcePatch, uow: Uow) -> SourceOut:
     return await uow(lambda s: update_source(s, source_id, body))
 
 
@@ -65,5 +65,5 @@ async def patch_source(source_id: int, body: SourcePatch, uow: Uow) -> SourceOut
     summary="Deactivate a source (its history is kept; PATCH is_active=true restores it)",
     responses=RESPONSES,
 )
-async def delete_source(source_id: int, uow: Uow) -> SourceOut:
+async def delete_source(source_id: SourceId, uow: Uow) -> SourceOut:
     return await uow(lambda s: deactivate_source(s, source_id))

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from signup_sync.attribution.models import DEFAULT_HALF_LIFE_DAYS
-from signup_sync.events.schemas import Email, Text, check_occurred_at
+from signup_sync.events.schemas import Email, IsoDateTime, Text, check_occurred_at
 from signup_sync.vocabulary import SourceType
 
 
@@ -56,7 +56,7 @@ class ConversionIn(BaseModel):
         Annotated[str, Field(pattern=r"^\s*[A-Za-z]{3}\s*$")] | None,
         AfterValidator(_currency),
     ] = None
-    converted_at: datetime | None = Field(default=None, description="ISO 8601; default now")
+    converted_at: IsoDateTime | None = Field(default=None, description="ISO 8601; default now")
     lookback_days: int = Field(default=90, ge=1, le=3650)
     source_type: SourceType = Field(
         default=SourceType.DIRECT_SIGNUP,

@@ -42,6 +42,16 @@ ClickId = Text
 Utm = Annotated[Annotated[str, Field(max_length=255), AfterValidator(str.lower)] | None, _Blank]
 
 
+def _iso_text_only(value: Any) -> Any:
+    # Pydantic would read a bare number as a Unix timestamp; the documented type is a string.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("must be an ISO 8601 date-time string")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text_only)]
+
+
 def as_utc(value: datetime) -> datetime:
     """A naive time is UTC; an aware one is converted to UTC."""
     if value.tzinfo is None:
@@ -64,14 +74,14 @@ def check_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
     try:
         encoded = orjson.dumps(value)
     except orjson.JSONEncodeError as exc:
-        raise ValueError(f"metadata cannot be stored as JSON: {exc}") from None
+        raise ValueError(f"cannot be stored as JSON: {exc}") from None
     size = len(encoded)
     if b"\\u0000" in encoded:
-        raise ValueError("metadata must not contain NUL (\\u0000) characters")
+        raise ValueError("must not contain NUL (\\u0000) characters")
     if size > MAX_METADATA_BYTES:
-        raise ValueError(f"metadata is {size} bytes; at most {MAX_METADATA_BYTES} are allowed")
+        raise ValueError(f"is {size} bytes of JSON; at most {MAX_METADATA_BYTES} are allowed")
     if _depth(value) > MAX_METADATA_DEPTH:
-        raise ValueError(f"metadata nests deeper than {MAX_METADATA_DEPTH} levels")
+        raise ValueError(f"nests deeper than {MAX_METADATA_DEPTH} levels")
     return value
 
 
@@ -121,7 +131,7 @@ class EventIn(BaseModel):
     last_name: Name = None
     phone: Phone = None
     company: Name = None
-    occurred_at: datetime | None = Field(
+    occurred_at: IsoDateTime | None = Field(
         default=None, description="ISO 8601; default now; a time without offset is UTC"
     )
     external_id: Text = None

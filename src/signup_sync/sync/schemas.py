@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
+from signup_sync.events.schemas import IsoDateTime, check_metadata
 from signup_sync.vocabulary import SourceType
 
 SyncStatus = Literal["running", "success", "partial", "failed", "skipped"]
@@ -19,7 +21,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-UtcTime = Annotated[datetime | None, AfterValidator(_utc)]
+UtcTime = Annotated[IsoDateTime | None, AfterValidator(_utc)]
 SourceName = Annotated[str, Field(min_length=1, max_length=200)]
 Schedule = Annotated[
     str | None,
@@ -53,14 +55,39 @@ class SyncOptions:
 # ---- sources -------------------------------------------------------------------------------
 
 
+def _storable(value: dict[str, Any]) -> dict[str, Any]:
+    # Same limits as event metadata: size, depth, no NUL, valid Unicode, 64-bit numbers.
+    return check_metadata(value) or {}
+
+
+SafeConfig = Annotated[dict[str, Any], AfterValidator(_storable)]
+
+_SOURCE_EXAMPLE: JsonDict = {
+    "source_type": "zoom",
+    "name": "Marketing webinars",
+    "is_active": True,
+    "schedule": "0 3 * * *",
+    "config": {
+        "account_id_env": "ZOOM_ACCOUNT_ID",
+        "client_id_env": "ZOOM_CLIENT_ID",
+        "client_secret_env": "ZOOM_CLIENT_SECRET",
+        "webinar_ids": ["84512345678"],
+    },
+}
+
+
 class SourceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [_SOURCE_EXAMPLE]},
+    )
 
     source_type: SourceType
     name: SourceName
     is_active: bool = True
     schedule: Schedule = None
-    config: dict[str, Any] = Field(
+    config: SafeConfig = Field(
         default_factory=dict,
         description="non-secret settings of the source's connector; secrets are named by "
         "`*_env` fields holding environment variable names",
@@ -70,12 +97,16 @@ class SourceIn(BaseModel):
 class SourcePatch(BaseModel):
     """Fields to change. ``config`` is merged key by key; a key set to null is removed."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"is_active": False}, {"config": {"webinar_ids": []}}]},
+    )
 
     name: SourceName | None = None
     is_active: bool | None = None
     schedule: Schedule = None
-    config: dict[str, Any] | None = None
+    config: SafeConfig | None = None
     reset_cursor: bool = Field(
         default=False, description="forget the sync cursor: the next sync re-reads everything"
     )
@@ -87,6 +118,26 @@ class SecretRef(BaseModel):
 
 
 class SourceOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_SOURCE_EXAMPLE,
+                    "id": 1,
+                    "secrets": {"client_secret": {"env": "ZOOM_CLIENT_SECRET", "set": True}},
+                    "has_connector": True,
+                    "cursor": None,
+                    "last_sync_at": "2026-06-03T03:00:12Z",
+                    "last_sync_status": "success",
+                    "total_leads_captured": 412,
+                    "running_sync_log_id": None,
+                    "created_at": "2026-06-01T09:00:00Z",
+                    "updated_at": "2026-06-03T03:00:12Z",
+                }
+            ]
+        }
+    )
+
     id: int
     source_type: str
     name: str
@@ -110,7 +161,16 @@ class SourceOut(BaseModel):
 class SyncRequest(BaseModel):
     """Optional body of ``POST /sync/{source_type}``; no body means all defaults."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {},
+                {"force_sync": True, "wait": False},
+                {"since": "2026-01-01T00:00:00Z", "until": "2026-02-01T00:00:00Z", "dry_run": True},
+            ]
+        },
+    )
 
     force_sync: bool = Field(default=False, description="ignore the cursor; re-read everything")
     since: UtcTime = Field(default=None, description="backfill window start (naive = UTC)")
@@ -118,7 +178,7 @@ class SyncRequest(BaseModel):
     dry_run: bool = Field(
         default=False, description="read and map, report what would change, write nothing"
     )
-    source_id: int | None = Field(default=None, ge=1, description="only this source")
+    source_id: int | None = Field(default=None, ge=1, le=2**63 - 1, description="only this source")
     wait: bool = Field(default=True, description="false: answer 202 with the sync log id at once")
 
     @model_validator(mode="after")
@@ -250,6 +310,36 @@ class SourceStatus(BaseModel):
 
 
 class SyncStatusOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "source_type": "zoom",
+                    "has_connector": True,
+                    "last_sync_at": "2026-06-03T03:00:12Z",
+                    "last_sync_status": "success",
+                    "is_running": False,
+                    "sources": [
+                        {
+                            "source_id": 1,
+                            "source_name": "Marketing webinars",
+                            "is_active": True,
+                            "schedule": "0 3 * * *",
+                            "next_scheduled_at": "2026-06-04T03:00:00Z",
+                            "last_sync_at": "2026-06-03T03:00:12Z",
+                            "last_sync_status": "success",
+                            "is_running": False,
+                            "running_sync_log_id": None,
+                            "success_rate": 1.0,
+                            "total_leads_captured": 412,
+                            "recent_logs": [],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     source_type: str
     has_connector: bool
     last_sync_at: datetime | None

@@ -1,0 +1,72 @@
+"""The OpenAPI document describes the error bodies the service really sends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, Field
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description="the input at fault, dotted for nested fields")
+    message: str
+    type: str | None = None
+    allowed: str | None = Field(default=None, description="allowed values, for enum fields")
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx body: a code, a sentence, and (for bad input) the fields at fault."""
+
+    error: str = Field(description="machine-readable code, e.g. validation_error")
+    detail: Any = Field(description="what went wrong, for a person")
+    errors: list[FieldProblem] | None = None
+
+
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Replace FastAPI's default 422 schema with ours and give every error response a body."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        body_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(body_schema.pop("$defs", {}))
+        schemas["ErrorBody"] = body_schema
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        for path, methods in spec.get("paths", {}).items():
+            for operation in methods.values():
+                _document_errors(path, operation)
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ERROR_REF}}}
+
+
+def _document_errors(path: str, operation: dict[str, Any]) -> None:
+    """Add the error responses the middleware and handlers can send for this operation."""
+    responses = operation.setdefault("responses", {})
+    for status, response in responses.items():
+        if status.startswith(("4", "5")):
+            response["content"] = {"application/json": {"schema": _ERROR_REF}}
+    if "security" in operation:
+        responses.setdefault("401", _error("Missing or invalid bearer token"))
+    if operation.get("parameters") or "requestBody" in operation:
+        responses.setdefault("422", _error("Invalid input: `errors` names each field"))
+    if "requestBody" in operation:
+        responses.setdefault("400", _error("The body cannot be decoded"))
+        responses.setdefault("413", _error("The body is larger than the limit"))
+    if path != "/":
+        responses.setdefault("503", _error("The database does not answer; retry later"))
