@@ -25,6 +25,7 @@ from starlette.routing import Route
 class FileServerState:
     files: dict[str, bytes] = field(default_factory=dict)
     failures_before_success: int = 0
+    failure_status: int = 503  # what those failures answer (429 comes with Retry-After: 1)
     token: str | None = None
     html_instead: bool = False
     requests: list[str] = field(default_factory=list)
@@ -38,7 +39,8 @@ def build_app(state: FileServerState) -> Starlette:
         state.auth_headers.append(request.headers.get("authorization"))
         if state.failures_before_success > 0:
             state.failures_before_success -= 1
-            return PlainTextResponse("busy", status_code=503)
+            headers = {"Retry-After": "1"} if state.failure_status == 429 else None
+            return PlainTextResponse("busy", status_code=state.failure_status, headers=headers)
         if state.token is not None and request.headers.get("authorization") != (
             f"Bearer {state.token}"
         ):
