@@ -112,7 +112,10 @@ class FakeConnector:
                 first_name=raw.get("name"),
                 external_id=f"appointment:{raw['id']}",
                 status=raw["status"],
-                metadata={"item": {"kind": "appointment", "id": str(raw["id"]), "name": None}},
+                metadata={
+                    "item": {"kind": "appointment", "id": str(raw["id"]), "name": None},
+                    **raw.get("meta", {}),
+                },
             )
         ]
 
