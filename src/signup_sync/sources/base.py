@@ -100,3 +100,16 @@ class Connector(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+def needs_upload(connector: type[Connector], config: Mapping[str, Any]) -> bool:
+    """Whether a source of this connector has nothing to read unless a file is uploaded.
+
+    A connector that reads a file sets ``requires_upload = True``; if its config can also
+    name a file to fetch (a path, a URL), it adds ``has_stored_file(config) -> bool``. The
+    scheduler skips sources that need an upload; ``POST /sync/{type}`` asks for the file.
+    """
+    if not getattr(connector, "requires_upload", False):
+        return False
+    stored = getattr(connector, "has_stored_file", None)
+    return not (callable(stored) and stored(config))

@@ -174,6 +174,13 @@ class PoshvipConnector:
 
     source_type: ClassVar[str] = SOURCE
     config_model: ClassVar[type[SourceConfig]] = PoshvipConfig
+    # An export is uploaded (POST /sync/poshvip, --file) unless the config names one.
+    requires_upload: ClassVar[bool] = True
+
+    @staticmethod
+    def has_stored_file(config: Mapping[str, Any]) -> bool:
+        """A configured path or URL: the scheduler can sync this source on its own."""
+        return any(config.get(key) for key in ("file_path", "file_url", "base_url"))
 
     def __init__(self, ctx: SourceContext) -> None:
         assert isinstance(ctx.config, PoshvipConfig)

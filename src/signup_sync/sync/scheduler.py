@@ -22,7 +22,7 @@ from signup_sync.db.session import unit_of_work
 from signup_sync.db.types import utcnow
 from signup_sync.logs import get_logger
 from signup_sync.settings import Settings
-from signup_sync.sources.base import RetryPolicy
+from signup_sync.sources.base import RetryPolicy, needs_upload
 from signup_sync.sync import lease
 from signup_sync.sync import repository as repo
 from signup_sync.sync.runner import Factory, NotDue, SyncAlreadyRunning, execute, start_sync
@@ -81,8 +81,8 @@ async def run_due_syncs(
     results: list[SourceSyncResult] = []
     for source in candidates:
         expr = schedule_of(source.schedule, default)
-        # File-based connectors (an uploaded export) have nothing to pull on a schedule.
-        if expr is None or getattr(sources.REGISTRY[source.source_type], "requires_upload", False):
+        # A file-based source without a configured file waits for an upload: nothing to pull.
+        if expr is None or needs_upload(sources.REGISTRY[source.source_type], source.config or {}):
             continue
         slot = previous_fire(expr, now)
         last = source.last_scheduled_at

@@ -19,7 +19,7 @@ from signup_sync.db.types import utcnow
 from signup_sync.errors import InvalidInput, NotFound
 from signup_sync.logs import get_logger
 from signup_sync.settings import Settings
-from signup_sync.sources.base import RetryPolicy
+from signup_sync.sources.base import RetryPolicy, needs_upload
 from signup_sync.sync import repository as repo
 from signup_sync.sync.runner import (
     Factory,
@@ -115,7 +115,9 @@ async def _targets(factory: Factory, source_type: str, source_id: int | None) ->
     return [source]
 
 
-def _conflict_result(source: FunnelSource, exc: SyncAlreadyRunning) -> SourceSyncResult:
+def _skipped_result(
+    source: FunnelSource, reason: str, sync_log_id: int | None = None
+) -> SourceSyncResult:
     now = utcnow()
     return SourceSyncResult(
         status="skipped",
@@ -125,9 +127,37 @@ def _conflict_result(source: FunnelSource, exc: SyncAlreadyRunning) -> SourceSyn
         started_at=now,
         completed_at=now,
         duration_seconds=0.0,
-        sync_log_id=exc.sync_log_id,
-        message=f"skipped: {exc.message}",
+        sync_log_id=sync_log_id,
+        message=f"skipped: {reason}",
     )
+
+
+def _waits_for_upload(source: FunnelSource) -> bool:
+    connector = sources.REGISTRY.get(source.source_type)
+    return connector is not None and needs_upload(connector, source.config or {})
+
+
+UPLOAD_HINT = (
+    "upload the export (multipart part 'file' or a text/csv body; CLI: --file), "
+    "or set file_path or file_url in the source's config"
+)
+
+
+def _check_upload(source_type: str, targets: Sequence[FunnelSource]) -> None:
+    """An uploaded file is for exactly one source of a type that reads files."""
+    connector = sources.REGISTRY.get(source_type)
+    if source_type == ALL or connector is None or not getattr(connector, "requires_upload", False):
+        reads = sorted(t for t, c in sources.REGISTRY.items() if getattr(c, "requires_upload", 0))
+        raise InvalidInput(
+            f"{source_type} does not read an uploaded file; only {', '.join(reads)} do",
+            field="file",
+        )
+    if len(targets) > 1:
+        raise InvalidInput(
+            f"{len(targets)} active {source_type} sources: name the one this file is for "
+            "with source_id",
+            field="source_id",
+        )
 
 
 def aggregate(
@@ -160,7 +190,7 @@ def aggregate(
         message = f"{len(results)} source(s): " + ", ".join(f"{n} {s}" for s, n in counts.items())
         skipped = len(results) - len(ran)
         if skipped:
-            message += f", {skipped} skipped (already running)"
+            message += f", {skipped} skipped (already running or waiting for a file)"
     log_ids = [r.sync_log_id for r in ran if r.sync_log_id is not None]
     started = min((r.started_at for r in results), default=now)
     completed = max((r.completed_at or now for r in results), default=now)
@@ -224,15 +254,24 @@ async def sync_sources(
         check_source_type(source_type, for_sync=True)
     options = request.options()
     targets = await _targets(factory, source_type, request.source_id)
+    waiting: list[FunnelSource] = []
+    if upload is not None:
+        _check_upload(source_type, targets)
+    else:
+        waiting = [s for s in targets if _waits_for_upload(s)]
+        targets = [s for s in targets if s not in waiting]
+        if waiting and not targets and source_type != ALL:
+            names = ", ".join(f"{s.name} (#{s.id})" for s in waiting)
+            raise InvalidInput(f"{names} has no file to read: {UPLOAD_HINT}", field="file")
     started: list[StartedSync] = []
-    results: list[SourceSyncResult] = []
+    results = [_skipped_result(s, f"needs an uploaded export: {UPLOAD_HINT}") for s in waiting]
     conflicts: list[SyncAlreadyRunning] = []
     for source in targets:
         try:
             started.append(await start_sync(factory, source.id, options, settings=settings))
         except SyncAlreadyRunning as exc:
             conflicts.append(exc)
-            results.append(_conflict_result(source, exc))
+            results.append(_skipped_result(source, exc.message, exc.sync_log_id))
     if conflicts and not started and source_type != ALL:
         raise conflicts[0]
 
