@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import structlog
@@ -100,3 +102,41 @@ def test_scheduler_once_runs_due_syncs(cli: CliRunner, fake_connector: type[Fake
     result = cli.invoke(app, ["scheduler", "--once"])
     assert result.exit_code == 0, result.output
     assert "0 scheduled sync(s) ran" in result.output
+
+
+def test_sync_shows_progress_and_the_result_table(
+    cli: CliRunner, fake_connector: type[FakeConnector]
+) -> None:
+    added = cli.invoke(app, ["sources", "add", "easyappointments", "Cal", "--set", "page_size=3"])
+    assert added.exit_code == 0, added.output
+    done = cli.invoke(app, ["sync", "easyappointments", "--force"])
+    assert done.exit_code == 0, done.output
+    lines = done.output.splitlines()
+    # The live display's last frame (a terminal sees it move page by page).
+    progress = next(i for i, line in enumerate(lines) if "Cal 3 pages 7 records" in line)
+    assert re.search(r"Cal 3 pages 7 records \d+ records/s", lines[progress])
+    table = lines.index("Sync result")
+    assert table > progress
+    row = next(line for line in lines[table:] if "Cal (#1)" in line)
+    assert [c.strip() for c in row.split("│") if c.strip()][1:7] == [
+        "success", "7", "4", "1", "2", "1",
+    ]  # fmt: skip
+    assert lines[-1] == "success: 1 source(s): 1 success"
+
+
+def test_sync_a_posh_export_file(cli: CliRunner, tmp_path: Path) -> None:
+    from tests.sources.test_poshvip import EXPORT, TZ
+
+    added = cli.invoke(app, ["sources", "add", "poshvip", "Rooftop", "--set", f"timezone={TZ}"])
+    assert added.exit_code == 0, added.output
+    missing = cli.invoke(app, ["sync", "poshvip"])
+    assert missing.exit_code == 2 and "--file" in missing.output
+    export = tmp_path / "posh.csv"
+    export.write_bytes(EXPORT)
+    done = cli.invoke(app, ["sync", "poshvip", "--file", str(export)])
+    assert done.exit_code == 0, done.output
+    assert re.search(r"Rooftop 1 pages 13 records \d+ records/s", done.output)
+    row = next(line for line in done.output.splitlines() if "Rooftop (#1)" in line)
+    assert [c.strip() for c in row.split("│") if c.strip()][1:6] == [
+        "success", "13", "8", "2", "2",
+    ]  # fmt: skip
