@@ -7,8 +7,10 @@ import re
 import httpx
 import pytest
 
+from signup_sync.analytics.schemas import Bucket, GroupBy
+from signup_sync.attribution.models import AttributionModel
 from signup_sync.dashboard import session as cookie
-from signup_sync.dashboard.service import DAY_BUCKETS, bucket_days, fill_weeks
+from signup_sync.dashboard.service import bucket_label, fill_weeks
 from tests import funnel_data
 from tests.conftest import TOKEN, TOKEN_ROTATED
 
@@ -107,8 +109,17 @@ async def test_dashboard_shows_the_funnel_numbers_of_the_api(
     for group in api["groups"]:
         assert f'<tr data-group="{group["group"] or ""}">' in page
     assert '<option value="utm_campaign" selected>' in page
-    # Time to convert: ana converted 9 days after her first touch.
-    assert re.search(r'<tr data-low="8"><td>8-14</td><td class="num" data-value="1">', page)
+    # Time to convert: the numbers of /analytics/time-to-convert.
+    ttc = (await client.get("/analytics/time-to-convert")).json()["overall"]
+    assert ttc["converted_leads"] == 1
+    assert f'id="ttc-median" data-value="{ttc["median_days"]}"' in page
+    assert f'id="ttc-p90" data-value="{ttc["p90_days"]}"' in page
+    for bucket in ttc["histogram"]:
+        assert re.search(
+            rf'<tr data-from="{bucket["from_days"]}"><td>[^<]+</td>'
+            rf'<td class="num" data-value="{bucket["leads"]}">',
+            page,
+        ), bucket
     # Every pulled source is listed even before it is configured.
     for source in ("easyappointments", "zoom", "eventbrite", "poshvip"):
         assert f'data-source-type="{source}"' in page
@@ -136,13 +147,15 @@ def test_weeks_are_filled_and_days_bucketed() -> None:
         ("2026-06-22", 1, 0),
     ]
     assert fill_weeks({}, {}) == []
-    buckets = bucket_days({0: 2, 3: 1, 9: 4, 200: 1})
-    assert [b.count for b in buckets] == [2, 0, 1, 0, 4, 0, 0, 0, 1]
-    assert len(buckets) == len(DAY_BUCKETS)
+    labels = [
+        bucket_label(Bucket(from_days=low, to_days=high, leads=0))
+        for low, high in ((0, 1), (1, 2), (3, 7), (90, None))
+    ]
+    assert labels == ["same day", "1", "3-6", "90+"]
 
 
-@pytest.mark.parametrize("group_by", ["source_type", "utm_source", "utm_campaign"])
-async def test_every_group_by_option_renders(
+@pytest.mark.parametrize("group_by", [g.value for g in GroupBy])
+async def test_every_group_by_of_the_api_is_offered_and_matches_it(
     client: httpx.AsyncClient, anon_client: httpx.AsyncClient, group_by: str
 ) -> None:
     await funnel_data.load(client)
@@ -150,6 +163,36 @@ async def test_every_group_by_option_renders(
     r = await anon_client.get("/dashboard", params={"group_by": group_by})
     assert r.status_code == 200
     assert f'data-group-by="{group_by}"' in r.text
+    assert f'<option value="{group_by}" selected>' in r.text
+    for other in GroupBy:
+        assert f'<option value="{other.value}"' in r.text
+    api = (await client.get("/analytics/funnel-metrics", params={"group_by": group_by})).json()
+    shown = re.findall(r'<tr data-group="([^"]*)">', r.text)
+    assert shown == [g["group"] or "" for g in api["groups"]]
+
+
+@pytest.mark.parametrize("model", [m.value for m in AttributionModel])
+async def test_the_attribution_model_selector_shows_the_api_credits(
+    client: httpx.AsyncClient, anon_client: httpx.AsyncClient, model: str
+) -> None:
+    await funnel_data.load(client)
+    await _sign_in(anon_client)
+    params = {"group_by": "source_type", "model": model}
+    r = await anon_client.get("/dashboard", params=params)
+    assert r.status_code == 200
+    assert f'<option value="{model}" selected>' in r.text
+    assert f'data-model="{model}"' in r.text
+    api = (await client.get("/analytics/funnel-metrics", params=params)).json()
+    assert api["attribution"]["conversions"] == 1
+    for group in api["groups"]:
+        row = re.search(rf'<tr data-group="{group["group"] or ""}">(.*?)</tr>', r.text, re.S)
+        assert row, group
+        credit = re.search(r'data-field="attributed_conversions" data-value="([^"]+)"', row[1])
+        value = re.search(r'data-field="attributed_value" data-value="([^"]+)"', row[1])
+        assert credit and float(credit[1]) == group["attributed_conversions"]
+        assert value and value[1] == group["attributed_value"]
+    bad = await anon_client.get("/dashboard", params={"model": "last_click"})
+    assert bad.status_code == 422 and "model must be one of" in bad.text
 
 
 async def test_people_behind_the_numbers_pages(

@@ -10,6 +10,7 @@ import shutil
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from signup_sync.app import create_app
+from signup_sync.dashboard import render
 from signup_sync.dashboard.render import percent
 from signup_sync.db.models import FunnelSource
 from signup_sync.db.session import create_session_factory
@@ -113,8 +115,11 @@ async def _value(page: Any, selector: str) -> str:
     return str(value)
 
 
-async def _check_against_api(page: Any, api: httpx.AsyncClient, group_by: str) -> None:
-    metrics = (await api.get("/analytics/funnel-metrics", params={"group_by": group_by})).json()
+async def _check_against_api(
+    page: Any, api: httpx.AsyncClient, group_by: str, model: str = "first_touch"
+) -> dict[str, Any]:
+    params = {"group_by": group_by, "model": model}
+    metrics = (await api.get("/analytics/funnel-metrics", params=params)).json()
     assert int(await _value(page, "#total-leads")) == metrics["total_leads"]
     assert int(await _value(page, "#total-conversions")) == metrics["total_conversions"]
     assert await page.inner_text("#conversion-rate") == percent(metrics["conversion_rate"])
@@ -135,6 +140,13 @@ async def _check_against_api(page: Any, api: httpx.AsyncClient, group_by: str) -
         assert int(await leads.inner_text()) == group["leads"]
         assert int(await conversions.inner_text()) == group["conversions"]
         assert await rate.inner_text() == percent(group["conversion_rate"])
+        credit = await row.query_selector('td[data-field="attributed_conversions"]')
+        value = await row.query_selector('td[data-field="attributed_value"]')
+        assert credit and value
+        assert await credit.inner_text() == render.credit(group["attributed_conversions"])
+        assert await value.inner_text() == render.money(Decimal(group["attributed_value"]))
+    assert await page.get_attribute("#attribution", "data-model") == model
+    return metrics
 
 
 async def test_a_marketer_signs_in_and_reads_the_funnel(
@@ -182,6 +194,28 @@ async def test_a_marketer_signs_in_and_reads_the_funnel(
         assert await page.get_attribute("#groups", "data-group-by") == "utm_campaign"
         await _check_against_api(page, api, "utm_campaign")
         assert await page.locator("svg.chart").count() == 3
+
+        # Another attribution model: the credits move, the counts of leads do not.
+        first_params = {"group_by": "source_type", "model": "first_touch"}
+        first = (await api.get("/analytics/funnel-metrics", params=first_params)).json()
+        await page.select_option("#group_by", "source_type")
+        await page.select_option("#model", "last_touch")
+        await page.click("#apply")
+        await page.wait_for_url("**model=last_touch**")
+        last = await _check_against_api(page, api, "source_type", "last_touch")
+        credited = {g["group"]: g["attributed_conversions"] for g in last["groups"]}
+        assert credited != {g["group"]: g["attributed_conversions"] for g in first["groups"]}
+        assert sum(credited.values()) == last["attribution"]["conversions"] == 1
+        await page.select_option("#model", "linear")
+        await page.select_option("#group_by", "utm_campaign")
+        await page.click("#apply")
+        await page.wait_for_url("**model=linear**")
+        await _check_against_api(page, api, "utm_campaign", "linear")
+        ttc = (await api.get("/analytics/time-to-convert")).json()["overall"]
+        assert await page.get_attribute("#ttc-converted", "data-value") == str(
+            ttc["converted_leads"]
+        )
+        assert await page.inner_text("#ttc-median") == render.number(ttc["median_days"])
         await page.screenshot(path=str(artifacts_dir / f"dashboard-{backend}.png"), full_page=True)
 
         # The people behind a number: follow the "spring" campaign row to its leads.

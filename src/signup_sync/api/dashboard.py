@@ -10,13 +10,21 @@ from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 
 from signup_sync.analytics.repository import CohortFilter
 from signup_sync.analytics.schemas import GroupBy
+from signup_sync.analytics.service import DEFAULT_MODEL
 from signup_sync.api.analytics import parse_bound
 from signup_sync.api.deps import LeadId, Uow, token_matches
 from signup_sync.api.exports import csv_response
 from signup_sync.api.leads import Filters
+from signup_sync.attribution.models import AttributionModel
 from signup_sync.dashboard import session as cookie
 from signup_sync.dashboard.render import render, stylesheet
-from signup_sync.dashboard.service import GROUP_BY_OPTIONS, dashboard, describe
+from signup_sync.dashboard.service import (
+    GROUP_BY_OPTIONS,
+    MODEL_OPTIONS,
+    bucket_label,
+    dashboard,
+    describe,
+)
 from signup_sync.errors import InvalidInput
 from signup_sync.exports.service import ExportKind
 from signup_sync.leads.schemas import DEFAULT_LIMIT, LeadSort
@@ -123,10 +131,16 @@ async def css() -> Response:
     )
 
 
-def _cohort(form: dict[str, str]) -> tuple[CohortFilter, GroupBy]:
-    allowed = [value for value, _ in GROUP_BY_OPTIONS]
-    if form["group_by"] not in allowed:
-        raise InvalidInput(f"group_by must be one of {', '.join(allowed)}", field="group_by")
+def _choice(form: dict[str, str], name: str, options: tuple[tuple[str, str], ...]) -> str:
+    allowed = [value for value, _ in options]
+    if form[name] not in allowed:
+        raise InvalidInput(f"{name} must be one of {', '.join(allowed)}", field=name)
+    return form[name]
+
+
+def _cohort(form: dict[str, str]) -> tuple[CohortFilter, GroupBy, AttributionModel]:
+    group_by = GroupBy(_choice(form, "group_by", GROUP_BY_OPTIONS))
+    model = AttributionModel(_choice(form, "model", MODEL_OPTIONS))
     source = form["source_type"] or None
     if source is not None and source not in {t.value for t in SourceType}:
         raise InvalidInput("source_type is not a known source", field="source_type")
@@ -136,13 +150,14 @@ def _cohort(form: dict[str, str]) -> tuple[CohortFilter, GroupBy]:
         raise InvalidInput("start_date must not be after end_date", field="start_date")
     campaign = form["utm_campaign"].strip().lower() or None
     cohort = CohortFilter(start=start, end=end, source_type=source, utm_campaign=campaign)
-    return cohort, GroupBy(form["group_by"])
+    return cohort, group_by, model
 
 
 @router.get("", response_class=HTMLResponse, dependencies=[SignedIn])
 async def funnel_page(
     uow: Uow,
     group_by: Annotated[str, Query(max_length=64)] = GROUP_BY_OPTIONS[0][0],
+    model: Annotated[str, Query(max_length=64)] = DEFAULT_MODEL.value,
     start_date: Annotated[str, Query(max_length=40)] = "",
     end_date: Annotated[str, Query(max_length=40)] = "",
     source_type: Annotated[str, Query(max_length=64)] = "",
@@ -150,6 +165,7 @@ async def funnel_page(
 ) -> HTMLResponse:
     form = {
         "group_by": group_by,
+        "model": model,
         "start_date": start_date,
         "end_date": end_date,
         "source_type": source_type,
@@ -157,13 +173,13 @@ async def funnel_page(
     }
     error = None
     try:
-        cohort, grouping = _cohort(form)
+        cohort, grouping, attribution = _cohort(form)
     except InvalidInput as exc:
         # Show the page (unfiltered) with the reason, rather than a JSON error in a browser.
         error = exc.message
-        cohort, grouping = CohortFilter(), GroupBy(GROUP_BY_OPTIONS[0][0])
-        form = dict.fromkeys(form, "") | {"group_by": grouping.value}
-    data = await uow.read(lambda session: dashboard(session, cohort, grouping))
+        cohort, grouping, attribution = CohortFilter(), GroupBy.SOURCE_TYPE, DEFAULT_MODEL
+        form = dict.fromkeys(form, "") | {"group_by": grouping.value, "model": attribution.value}
+    data = await uow.read(lambda session: dashboard(session, cohort, grouping, attribution))
     label = dict(GROUP_BY_OPTIONS)[grouping.value]
     # Links to the people behind each number: the cohort's filters plus the row's own.
     base = {k: form[k] for k in ("start_date", "end_date", "source_type", "utm_campaign")}
@@ -185,6 +201,9 @@ async def funnel_page(
         error=error,
         group_by_options=GROUP_BY_OPTIONS,
         group_label=label,
+        model_options=MODEL_OPTIONS,
+        model_label=dict(MODEL_OPTIONS)[attribution.value],
+        bucket_label=bucket_label,
         source_types=[t.value for t in SourceType],
         signed_in=True,
     )

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
-from signup_sync.analytics.schemas import StageCount
-from signup_sync.dashboard.service import Bucket, WeekPoint
+from signup_sync.analytics.schemas import Bucket, StageCount
+from signup_sync.dashboard.service import WeekPoint, bucket_label
 
 LEADS_COLOUR = "#8fb8e8"
 CONVERSIONS_COLOUR = "#1f5fa8"
@@ -114,10 +114,10 @@ def weekly_chart(weeks: Sequence[WeekPoint]) -> Markup:
 
 
 def histogram_chart(buckets: Sequence[Bucket]) -> Markup:
-    """Conversions by days from first touch, one bar per bucket."""
+    """Converted leads by days from first touch, one bar per bucket."""
     width, height, bottom, top_pad = 720, 220, 40, 20
     plot_h = height - bottom - top_pad
-    top = nice_ceiling(max((b.count for b in buckets), default=0))
+    top = nice_ceiling(max((b.leads for b in buckets), default=0))
     slot = width / max(len(buckets), 1)
     body = [
         f'<line x1="0" y1="{top_pad + plot_h}" x2="{width}" y2="{top_pad + plot_h}" '
@@ -125,11 +125,12 @@ def histogram_chart(buckets: Sequence[Bucket]) -> Markup:
     ]
     for i, b in enumerate(buckets):
         x = i * slot
-        h = plot_h * b.count / top
-        title = f"{b.label} days: {b.count:,} conversions"
+        h = plot_h * b.leads / top
+        label = bucket_label(b)
+        title = f"{label} days: {b.leads:,} converted leads"
         body.append(_rect(x + slot * 0.15, top_pad + plot_h - h, slot * 0.7, h, BAR_COLOUR, title))
-        body.append(_text(x + slot / 2, top_pad + plot_h - h - 4, f"{b.count:,}", anchor="middle"))
-        body.append(_text(x + slot / 2, height - 20, b.label, anchor="middle", size=11))
+        body.append(_text(x + slot / 2, top_pad + plot_h - h - 4, f"{b.leads:,}", anchor="middle"))
+        body.append(_text(x + slot / 2, height - 20, label, anchor="middle", size=11))
     body.append(
         _text(
             width / 2, height - 4, "days from first touch to conversion", anchor="middle", size=11

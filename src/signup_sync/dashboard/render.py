@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
+from decimal import Decimal
 from importlib import resources
 from typing import Any
 
@@ -16,6 +17,17 @@ def number(value: int | float | None) -> str:
     if value is None:
         return "-"
     return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
+
+
+def credit(value: float | None) -> str:
+    """Attributed conversions: fractional under linear or time-decay models."""
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.2f}"
+
+
+def money(value: Decimal | float | None) -> str:
+    return "-" if value is None else f"{Decimal(value):,.2f}"
 
 
 def percent(value: float | None) -> str:
@@ -35,7 +47,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(number=number, percent=percent, when=when)
+    env.filters.update(number=number, percent=percent, when=when, credit=credit, money=money)
     env.globals.update(
         funnel_chart=charts.funnel_chart,
         weekly_chart=charts.weekly_chart,

@@ -1,4 +1,4 @@
-"""Dashboard queries beyond funnel-metrics: weekly counts, days to convert, source status."""
+"""Dashboard queries beyond the analytics services: weekly counts, source status."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from signup_sync.analytics.repository import CohortFilter
 from signup_sync.db.dates import as_date, week_start
-from signup_sync.db.models import FunnelConversion, FunnelSource, Lead
+from signup_sync.db.models import FunnelSource, Lead
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -35,18 +35,6 @@ async def first_seen_by_week(session: AsyncSession, cohort: CohortFilter) -> dic
 
 async def converted_by_week(session: AsyncSession, cohort: CohortFilter) -> dict[date, int]:
     return await weekly_counts(session, cohort, Lead.converted_at)
-
-
-async def days_to_conversion_counts(session: AsyncSession, cohort: CohortFilter) -> dict[int, int]:
-    """How many conversions of cohort leads took each whole number of days."""
-    days = FunnelConversion.days_to_conversion
-    rows = await session.execute(
-        select(days, func.count())
-        .join(Lead, Lead.id == FunnelConversion.lead_id)
-        .where(days.is_not(None), *cohort.lead_clauses())
-        .group_by(days)
-    )
-    return {int(d): int(n) for d, n in rows.all() if d is not None}
 
 
 async def sources(session: AsyncSession) -> Sequence[FunnelSource]:

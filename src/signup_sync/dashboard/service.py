@@ -8,30 +8,39 @@ from datetime import date, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signup_sync.analytics.repository import CohortFilter
-from signup_sync.analytics.schemas import FunnelMetrics, GroupBy
-from signup_sync.analytics.service import funnel_metrics
+from signup_sync.analytics.schemas import Bucket, FunnelMetrics, GroupBy, TimeToConvert
+from signup_sync.analytics.service import DEFAULT_MODEL, funnel_metrics
+from signup_sync.analytics.time_to_convert import time_to_convert
+from signup_sync.attribution.models import AttributionModel
 from signup_sync.dashboard import repository
 from signup_sync.leads.schemas import LeadFilter, stage_name
 from signup_sync.vocabulary import PULLED_SOURCE_TYPES
 
-# The group-by selector's options, in order: (value of funnel-metrics' group_by, label).
-GROUP_BY_OPTIONS: tuple[tuple[str, str], ...] = (
-    ("source_type", "Source"),
-    ("utm_source", "UTM source"),
-    ("utm_campaign", "UTM campaign"),
+# The group-by selector: every group_by of /analytics/funnel-metrics, with its label.
+GROUP_LABELS: dict[GroupBy, str] = {
+    GroupBy.SOURCE_TYPE: "Source",
+    GroupBy.CHANNEL: "Channel",
+    GroupBy.UTM_SOURCE: "UTM source",
+    GroupBy.UTM_MEDIUM: "UTM medium",
+    GroupBy.UTM_CAMPAIGN: "UTM campaign",
+    GroupBy.EVENT: "Webinar, event or service",
+    GroupBy.COHORT_MONTH: "First-seen month",
+}
+GROUP_BY_OPTIONS: tuple[tuple[str, str], ...] = tuple(
+    (g.value, GROUP_LABELS.get(g, g.value)) for g in GroupBy
 )
 
-# Days-to-convert histogram buckets: (lowest day, highest day or None for open-ended, label).
-DAY_BUCKETS: tuple[tuple[int, int | None, str], ...] = (
-    (0, 0, "same day"),
-    (1, 1, "1 day"),
-    (2, 3, "2-3"),
-    (4, 7, "4-7"),
-    (8, 14, "8-14"),
-    (15, 30, "15-30"),
-    (31, 60, "31-60"),
-    (61, 90, "61-90"),
-    (91, None, "91+"),
+# The attribution model selector: every model of funnel-metrics' ``model``.
+MODEL_LABELS: dict[AttributionModel, str] = {
+    AttributionModel.FIRST_TOUCH: "First touch",
+    AttributionModel.LAST_TOUCH: "Last touch",
+    AttributionModel.LAST_NON_DIRECT: "Last non-direct touch",
+    AttributionModel.LINEAR: "Linear",
+    AttributionModel.TIME_DECAY: "Time decay",
+    AttributionModel.POSITION_BASED: "Position based (40/20/40)",
+}
+MODEL_OPTIONS: tuple[tuple[str, str], ...] = tuple(
+    (m.value, MODEL_LABELS.get(m, m.value)) for m in AttributionModel
 )
 
 MAX_WEEKS = 104
@@ -42,14 +51,6 @@ class WeekPoint:
     start: date
     leads: int
     conversions: int
-
-
-@dataclass(frozen=True, slots=True)
-class Bucket:
-    label: str
-    low: int
-    high: int | None
-    count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,7 @@ class SourceStatus:
 class Dashboard:
     metrics: FunnelMetrics
     weeks: list[WeekPoint]
-    days_to_convert: list[Bucket]
+    time_to_convert: TimeToConvert
     sources: list[SourceStatus]
 
 
@@ -96,12 +97,14 @@ def fill_weeks(
     return weeks
 
 
-def bucket_days(counts: dict[int, int]) -> list[Bucket]:
-    buckets = []
-    for low, high, label in DAY_BUCKETS:
-        n = sum(c for d, c in counts.items() if d >= low and (high is None or d <= high))
-        buckets.append(Bucket(label=label, low=low, high=high, count=n))
-    return buckets
+def bucket_label(bucket: Bucket) -> str:
+    """``[3, 7)`` -> ``"3-6"``; ``[0, 1)`` -> ``"same day"``; ``[90, None)`` -> ``"90+"``."""
+    low, high = bucket.from_days, bucket.to_days
+    if high is None:
+        return f"{low}+"
+    if high - low == 1:
+        return "same day" if low == 0 else str(low)
+    return f"{low}-{high - 1}"
 
 
 async def source_statuses(session: AsyncSession) -> list[SourceStatus]:
@@ -120,19 +123,24 @@ async def source_statuses(session: AsyncSession) -> list[SourceStatus]:
     return statuses
 
 
-async def dashboard(session: AsyncSession, cohort: CohortFilter, group_by: GroupBy) -> Dashboard:
-    metrics = await funnel_metrics(session, cohort, group_by)
+async def dashboard(
+    session: AsyncSession,
+    cohort: CohortFilter,
+    group_by: GroupBy,
+    model: AttributionModel = DEFAULT_MODEL,
+) -> Dashboard:
+    """Everything on the page; the numbers come from the analytics services the API serves."""
+    metrics = await funnel_metrics(session, cohort, group_by, model)
     weeks = fill_weeks(
         await repository.first_seen_by_week(session, cohort),
         await repository.converted_by_week(session, cohort),
         cohort.start,
         cohort.end,
     )
-    days = bucket_days(await repository.days_to_conversion_counts(session, cohort))
     return Dashboard(
         metrics=metrics,
         weeks=weeks,
-        days_to_convert=days,
+        time_to_convert=await time_to_convert(session, cohort),
         sources=await source_statuses(session),
     )
 
