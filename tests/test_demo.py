@@ -10,7 +10,13 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from signup_sync.cli import app as cli
-from signup_sync.db.models import FunnelConversion, FunnelEvent, Lead
+from signup_sync.db.models import (
+    FunnelConversion,
+    FunnelEvent,
+    FunnelSource,
+    FunnelSyncLog,
+    Lead,
+)
 from signup_sync.db.session import create_engine
 from signup_sync.demo import DEMO_EMAIL_SUFFIX, batches, generate
 from signup_sync.settings import Settings
@@ -101,6 +107,29 @@ async def _empty(settings: Settings) -> None:
         await engine.dispose()
 
 
+async def _sources_of(settings: Settings) -> list[tuple[str, bool, str | None, int, int]]:
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as conn:
+            logs = (
+                select(func.count())
+                .where(FunnelSyncLog.source_id == FunnelSource.id)
+                .scalar_subquery()
+            )
+            rows = await conn.execute(
+                select(
+                    FunnelSource.source_type,
+                    FunnelSource.is_active,
+                    FunnelSource.last_sync_status,
+                    FunnelSource.total_leads_captured,
+                    logs,
+                ).order_by(FunnelSource.source_type)
+            )
+            return [tuple(r) for r in rows.all()]  # type: ignore[misc]
+    finally:
+        await engine.dispose()
+
+
 def test_demo_command_fills_all_seven_sources_and_reruns_add_nothing(
     settings: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -130,6 +159,19 @@ def test_demo_command_fills_all_seven_sources_and_reruns_add_nothing(
     assert fresh.exit_code == 0, fresh.output
     assert "Removed 400 earlier demo leads" in fresh.output
     assert run_async(_counts(settings)) == (sources, events, conversions, converted)
+
+    # The four pulled sources exist, switched off, each with one finished sync (not repeated).
+    demo_sources = run_async(_sources_of(settings))
+    assert [row[0] for row in demo_sources] == ["easyappointments", "eventbrite", "poshvip", "zoom"]
+    assert all(not active for _, active, _, _, _ in demo_sources)
+    assert {row[0]: row[2] for row in demo_sources} == {
+        "easyappointments": "success", "eventbrite": "partial", "poshvip": "success",
+        "zoom": "success",
+    }  # fmt: skip
+    assert {row[0]: row[3] for row in demo_sources} == {
+        t: sources[t] for t in ("easyappointments", "eventbrite", "poshvip", "zoom")
+    }
+    assert all(logs == 1 for *_, logs in demo_sources)
 
     bad = runner.invoke(cli, ["demo", "--end-date", "yesterday"])
     assert bad.exit_code == 2

@@ -261,6 +261,8 @@ def demo(
     from signup_sync.analytics.service import funnel_metrics
     from signup_sync.db import migrate
     from signup_sync.db.session import create_engine, create_session_factory, unit_of_work
+    from signup_sync.db.types import utcnow
+    from signup_sync.demo_sources import add_demo_sources
 
     settings = _settings()
     end = None
@@ -290,6 +292,11 @@ def demo(
                     async with unit_of_work(factory) as session:
                         totals.add(await demo_data.store(session, batch))
                     progress.advance(task, len(batch))
+            async with unit_of_work(factory) as session:
+                # Inactive source rows with a last sync: the dashboard's sync panel.
+                await add_demo_sources(
+                    session, min(end or utcnow(), utcnow()), demo_data.DEMO_EMAIL_SUFFIX
+                )
             async with factory() as session:
                 metrics = await funnel_metrics(session, CohortFilter(), GroupBy.SOURCE_TYPE)
             return removed, totals, metrics
