@@ -149,6 +149,7 @@ def test_demo_command_fills_all_seven_sources_and_reruns_add_nothing(
     assert events == expected_events + conversions
     assert converted == conversions
     assert "conversions recorded" in result.output
+    assert "/dashboard" in result.output
 
     again = runner.invoke(cli, args)
     assert again.exit_code == 0, again.output

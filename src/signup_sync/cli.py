@@ -322,6 +322,10 @@ def demo(
             f"{group.conversion_rate:.1%}",
         )
     console.print(table)
+    console.print(
+        f"See it: run `signup-sync serve`, open http://127.0.0.1:{settings.port}/dashboard "
+        "and sign in with the service token."
+    )
 
 
 @app.command()
