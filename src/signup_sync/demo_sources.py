@@ -28,7 +28,7 @@ DEMO_SOURCES: tuple[tuple[SourceType, str, dict[str, Any], str, int], ...] = (
         "success",
         2,
     ),
-    (SourceType.ZOOM, "Demo webinars", {"user_ids": ["me"]}, "success", 3),
+    (SourceType.ZOOM, "Demo webinars", {"user_ids": ["webinars@example.com"]}, "success", 3),
     (SourceType.EVENTBRITE, "Demo events", {"organization_id": "215487369012"}, "partial", 4),
     (
         SourceType.POSHVIP,
