@@ -90,7 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Multi-source funnel tracking: pulls people from EasyAppointments, Zoom, "
             "Eventbrite and Posh.VIP, accepts funnel events, stitches one lead per person, "
             "records conversions with attribution and serves funnel analytics. Every endpoint "
-            "except `GET /` and `GET /health` needs `Authorization: Bearer <token>`."
+            "except `GET /`, `GET /health` and the `/webhooks/{type}` receivers (which "
+            "authenticate each sender) needs `Authorization: Bearer <token>`."
         ),
         lifespan=lifespan,
     )
