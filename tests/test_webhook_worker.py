@@ -481,3 +481,34 @@ async def test_missing_credentials_park_at_once_and_replay_after_the_fix(
     assert await process_due(session_factory, retry=NO_WAIT) == [(delivery, "done")]
     assert len(await events(session_factory)) == 3
     assert orjson.loads((await deliveries(session_factory))[0].body) == hook
+
+
+async def test_a_stopping_worker_hands_its_claims_back(
+    anon_client: httpx.AsyncClient, session_factory
+) -> None:
+    base = "http://eventbrite.test/v3/"
+    source = await add_source(
+        session_factory, "tickets", source_type="eventbrite", config=eb_config(base)
+    )
+    for n in (1, 2):
+        await anon_client.post(
+            f"/webhooks/eventbrite/{source}",
+            json=order_hook(f"{base}orders/451200000{n}/"),
+            params={"secret": EB_SECRET},
+        )
+    entered, never = asyncio.Event(), asyncio.Event()
+
+    async def stuck(request: httpx.Request) -> httpx.Response:
+        entered.set()
+        await never.wait()
+        return httpx.Response(500)
+
+    task = asyncio.create_task(
+        process_due(session_factory, transport=httpx.MockTransport(stuck), retry=NO_WAIT)
+    )
+    await entered.wait()
+    assert [d.status for d in await deliveries(session_factory)] == ["processing"] * 2
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [d.status for d in await deliveries(session_factory)] == ["pending"] * 2

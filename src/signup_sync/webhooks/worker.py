@@ -41,7 +41,7 @@ from signup_sync.webhooks.process import Built, Refused, build, context
 log = get_logger("signup_sync.webhooks")
 
 Factory = async_sessionmaker[AsyncSession]
-BATCH = 20
+BATCH = 10
 MAX_IDS_IN_RESULT = 20
 
 
@@ -194,11 +194,26 @@ async def process_due(
         claims = await repo.claim_due(
             session, now=now or utcnow(), ttl_seconds=options.claim_ttl_seconds, limit=limit
         )
-    done = []
-    for claim in claims:
-        status = await process_claim(factory, claim, options, transport=transport, retry=retry)
-        done.append((claim.id, status))
+    done: list[tuple[int, str]] = []
+    try:
+        for claim in claims:
+            status = await process_claim(factory, claim, options, transport=transport, retry=retry)
+            done.append((claim.id, status))
+    except asyncio.CancelledError:
+        # The service is stopping: hand back what this pass has not settled (no waiting
+        # for the claims to expire). Whatever was half-done was rolled back.
+        await asyncio.shield(_release(factory, claims[len(done) :]))
+        raise
     return done
+
+
+async def _release(factory: Factory, claims: list[repo.Claimed]) -> None:
+    try:
+        async with unit_of_work(factory) as session:
+            for claim in claims:
+                await repo.settle(session, claim, {"status": "pending"})
+    except Exception as exc:  # the claims expire anyway
+        log.warning("webhook_release_failed", error=describe(exc))
 
 
 class WebhookWorker:
