@@ -113,7 +113,11 @@ def eb_config(base_url: str) -> dict[str, object]:
 
 
 def order_hook(api_url: str, action: str = "order.placed") -> dict[str, object]:
-    return {"config": {"action": action, "webhook_id": "1806556"}, "api_url": api_url}
+    endpoint = f"https://sync.example.com/webhooks/eventbrite/1?secret={EB_SECRET}"
+    return {
+        "config": {"action": action, "webhook_id": "1806556", "endpoint_url": endpoint},
+        "api_url": api_url,
+    }
 
 
 # ---- persist, then acknowledge -------------------------------------------------------------
@@ -269,6 +273,8 @@ async def test_eventbrite_api_url_elsewhere_is_refused_and_nothing_is_fetched(
     assert len(fake.requests) == 0
     parked = (await client.get("/webhooks/inbox", params={"status": "parked"})).json()
     assert all("nothing was fetched" in d["last_error"] for d in parked)
+    # Eventbrite echoes the webhook URL, secret included: the inbox API blanks it.
+    assert "secret=[redacted]" in parked[0]["body"] and EB_SECRET not in str(parked)
     assert await events(session_factory) == []
 
 

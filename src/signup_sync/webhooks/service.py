@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signup_sync.db.models import WebhookDelivery
@@ -11,6 +13,14 @@ from signup_sync.webhooks import repository as repo
 from signup_sync.webhooks.schemas import DeliveryOut
 
 BODY_PREVIEW = 8 * 1024
+# Eventbrite echoes our webhook URL (with its ?secret=) in config.endpoint_url.
+_URL_SECRET = re.compile(r"([?&]secret=)[^&\"\s]+")
+
+
+def body_preview(raw: bytes) -> str:
+    """The body as text for the inbox API: capped, URL secrets blanked."""
+    text = bytes(raw[:BODY_PREVIEW]).decode("utf-8", "replace")
+    return _URL_SECRET.sub(r"\1[redacted]", text)
 
 
 def delivery_out(row: WebhookDelivery) -> DeliveryOut:
@@ -26,7 +36,7 @@ def delivery_out(row: WebhookDelivery) -> DeliveryOut:
         processed_at=row.processed_at,
         dedupe_key=row.dedupe_key,
         headers=row.headers,
-        body=bytes(row.body[:BODY_PREVIEW]).decode("utf-8", "replace"),
+        body=body_preview(row.body),
         result=row.result,
     )
 
