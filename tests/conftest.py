@@ -124,6 +124,8 @@ def settings(database_url: str) -> Settings:
         auto_migrate=False,
         # Tests drive the scheduler by calling run_due_syncs; no background ticks.
         sync_scheduler_enabled=False,
+        # Tests drive the webhook worker themselves (worker tests start it explicitly).
+        webhook_worker_enabled=False,
     )
 
 

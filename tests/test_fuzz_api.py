@@ -44,8 +44,9 @@ def test_fuzz_whole_api(engine, database_url: str, tmp_path: Path) -> None:
                 "positive_data_acceptance,use_after_free",
                 "--max-examples",
                 EXAMPLES,
+                # One worker: hypothesis on Python 3.11 crashed in ast.parse with two threads.
                 "--workers",
-                "2",
+                "1",
                 "--seed",
                 "20261130",
                 "--no-color",

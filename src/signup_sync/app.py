@@ -14,6 +14,7 @@ from signup_sync import SERVICE_NAME, __version__
 from signup_sync.api import analytics, dashboard, exports, funnel, imports, leads, meta
 from signup_sync.api import sources as sources_api
 from signup_sync.api import sync as sync_api
+from signup_sync.api import webhooks as webhooks_api
 from signup_sync.api.errors import install_error_handlers
 from signup_sync.api.middleware import RequestContextMiddleware
 from signup_sync.api.openapi import install_openapi
@@ -22,6 +23,7 @@ from signup_sync.db.session import create_engine, create_session_factory
 from signup_sync.logs import configure_logging, get_logger
 from signup_sync.settings import Settings, load_settings
 from signup_sync.sync.lifecycle import sync_services
+from signup_sync.webhooks.worker import WebhookWorker, WorkerOptions
 
 log = get_logger("signup_sync.app")
 
@@ -66,7 +68,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Background syncs (202) and the scheduler; stopped before the engine goes.
             async with sync_services(settings, app.state.session_factory) as sync:
                 app.state.sync = sync
-                yield
+                worker = None
+                if settings.webhook_worker_enabled:
+                    worker = WebhookWorker(
+                        app.state.session_factory, WorkerOptions.from_settings(settings)
+                    )
+                    worker.start()
+                app.state.webhook_worker = worker
+                try:
+                    yield
+                finally:
+                    if worker is not None:
+                        await worker.stop()
         finally:
             await engine.dispose()
 
@@ -77,7 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Multi-source funnel tracking: pulls people from EasyAppointments, Zoom, "
             "Eventbrite and Posh.VIP, accepts funnel events, stitches one lead per person, "
             "records conversions with attribution and serves funnel analytics. Every endpoint "
-            "except `GET /` and `GET /health` needs `Authorization: Bearer <token>`."
+            "except `GET /`, `GET /health` and the `/webhooks/{type}` receivers (which "
+            "authenticate each sender) needs `Authorization: Bearer <token>`."
         ),
         lifespan=lifespan,
     )
@@ -103,4 +117,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(dashboard.router)
     app.include_router(sources_api.router)
     app.include_router(sync_api.router)
+    app.include_router(webhooks_api.inbox)
+    app.include_router(webhooks_api.router)
     return app

@@ -26,6 +26,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(cli_sync.sources_app, name="sources")
 app.command("sync")(cli_sync.sync_command)
 app.command("scheduler")(cli_sync.scheduler_command)
+app.command("worker")(cli_sync.worker_command)
 console = Console(stderr=True, soft_wrap=True)
 
 

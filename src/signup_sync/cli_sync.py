@@ -183,6 +183,44 @@ def scheduler_command(
         err.print("Scheduler stopped.")
 
 
+def worker_command(
+    once: Annotated[
+        bool, typer.Option("--once", help="process what is due now, then exit")
+    ] = False,
+) -> None:
+    """Process the webhook inbox in this process (as many workers as you like may run)."""
+    from signup_sync.logs import configure_logging
+    from signup_sync.webhooks.worker import WebhookWorker, WorkerOptions, process_due
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    options = WorkerOptions.from_settings(settings)
+    if once:
+
+        async def drain(factory: Factory) -> list[tuple[int, str]]:
+            handled: list[tuple[int, str]] = []
+            while batch := await process_due(factory, options):
+                handled.extend(batch)
+                if all(status in ("failed", "lost") for _, status in batch):
+                    break  # only retries left: they are due later
+            return handled
+
+        handled = _run(settings, drain)
+        counts: dict[str, int] = {}
+        for _, status in handled:
+            counts[status] = counts.get(status, 0) + 1
+        summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
+        out.print(f"{len(handled)} webhook deliveries processed: {summary}")
+        return
+    err.print(
+        f"Webhook worker running (poll every {options.poll_interval_seconds:g}s); Ctrl-C stops it."
+    )
+    try:
+        _run(settings, lambda factory: WebhookWorker(factory, options).run())
+    except KeyboardInterrupt:
+        err.print("Worker stopped.")
+
+
 def _source_table(found: Sequence[SourceOut]) -> Table:
     table = Table(title="Sources")
     for column in ("ID", "Type", "Name", "Active", "Schedule", "Last sync", "Leads", "Secrets"):

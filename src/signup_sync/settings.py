@@ -111,6 +111,33 @@ class Settings(BaseSettings):
     sync_max_error_messages: int = Field(
         default=20, ge=1, le=1000, validation_alias="SYNC_MAX_ERROR_MESSAGES"
     )
+    webhook_worker_enabled: bool = Field(
+        default=True,
+        validation_alias="WEBHOOK_WORKER_ENABLED",
+        description="process the webhook inbox inside the service (else: signup-sync worker)",
+    )
+    webhook_poll_interval_seconds: float = Field(
+        default=2.0, gt=0, le=600, validation_alias="WEBHOOK_POLL_INTERVAL_SECONDS"
+    )
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, le=100, validation_alias="WEBHOOK_MAX_ATTEMPTS"
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=30.0, ge=0, le=86400, validation_alias="WEBHOOK_RETRY_BASE_SECONDS"
+    )
+    webhook_retry_max_seconds: float = Field(
+        default=3600.0, ge=0, le=7 * 86400, validation_alias="WEBHOOK_RETRY_MAX_SECONDS"
+    )
+    webhook_claim_ttl_seconds: float = Field(
+        default=300.0, ge=1, le=86400, validation_alias="WEBHOOK_CLAIM_TTL_SECONDS"
+    )
+    webhook_max_age_seconds: float = Field(
+        default=300.0,
+        ge=1,
+        le=86400,
+        validation_alias="WEBHOOK_MAX_AGE_SECONDS",
+        description="a signed webhook whose timestamp is further than this from now is refused",
+    )
 
     @field_validator("database_url", mode="before")
     @classmethod

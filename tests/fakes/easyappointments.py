@@ -176,6 +176,10 @@ class FakeEasyAppointments:
             return appointment_api(self.appointments[key])
         if resource == "customers" and self.users.get(key, {}).get("role") == "customer":
             return user_api(self.users[key])
+        if resource == "providers" and self.users.get(key, {}).get("role") == "provider":
+            return user_api(self.users[key])
+        if resource == "services" and key in self.services:
+            return service_api(self.services[key])
         return None
 
     def _list(self, resource: str, query: dict[str, str]) -> list[dict[str, Any]] | None:

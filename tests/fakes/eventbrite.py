@@ -377,6 +377,45 @@ class FakeEventbrite:
         expand = "event" in request.query_params.get("expand", "").split(",")
         return ok(self.attendee(i, expand_event=expand))
 
+    def order_id(self, i: int) -> str:
+        return str(4_512_000_000 + i // 2)
+
+    async def get_order(self, request: Request) -> Response:
+        """``GET /v3/orders/{id}/``: attendees ``2k`` and ``2k+1`` form order ``k``.
+
+        ``expand`` understands ``attendees``, ``attendees.event`` and ``event`` (the order's
+        event: its first attendee's).
+        """
+        if (denied := self._gate(request)) is not None:
+            return denied
+        raw = request.path_params["order_id"]
+        k = int(raw) - 4_512_000_000 if raw.isdigit() else -1
+        members = [i for i in (2 * k, 2 * k + 1) if k >= 0 and 0 <= i < self.count]
+        if not members:
+            return error(404, "NOT_FOUND", "The order you requested does not exist.")
+        expand = set(request.query_params.get("expand", "").split(","))
+        first = members[0]
+        f = self.flags(first)
+        event_id, event_name = self.event_of(first)
+        order: dict[str, Any] = {
+            "id": raw,
+            "created": fmt(self.created(first)),
+            "changed": fmt(self.changed(first)),
+            "name": f"{f.first_name} {f.last_name}",
+            "first_name": f.first_name,
+            "last_name": f.last_name,
+            "email": f.email or "",
+            "status": "refunded" if f.refunded else "placed",
+            "event_id": event_id,
+            "resource_uri": f"https://www.eventbriteapi.com/v3/orders/{raw}/",
+        }
+        if "attendees" in expand:
+            nested = "attendees.event" in expand
+            order["attendees"] = [self.attendee(i, expand_event=nested) for i in members]
+        if "event" in expand:
+            order["event"] = self.event_object(event_id, event_name)
+        return ok(order)
+
     async def list_events(self, request: Request) -> Response:
         if (denied := self._gate(request)) is not None:
             return denied
@@ -401,6 +440,7 @@ class FakeEventbrite:
                 Route("/v3/organizations/{organization_id}/attendees/", self.list_attendees),
                 Route("/v3/events/{event_id}/attendees/", self.list_attendees),
                 Route("/v3/events/{event_id}/attendees/{attendee_id}/", self.get_attendee),
+                Route("/v3/orders/{order_id}/", self.get_order),
             ]
         )
 

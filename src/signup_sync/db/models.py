@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     SmallInteger,
@@ -235,3 +236,34 @@ class FunnelSyncLog(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     options: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     details: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+
+
+class WebhookDelivery(Base):
+    """One verified webhook delivery, stored raw before processing (``signup_sync.webhooks``).
+
+    ``status``: pending -> processing (claimed until ``claimed_until``) -> done, or failed
+    (retried at ``next_attempt_at``) and finally parked (gave up; replayable).
+    """
+
+    __tablename__ = "funnel_webhook_inbox"
+    __table_args__ = (
+        UniqueConstraint("source_type", "source_id", "dedupe_key"),
+        Index(None, "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source_type: Mapped[str] = mapped_column(String(32))
+    source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("funnel_sources.id", ondelete="SET NULL")
+    )
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    headers: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)

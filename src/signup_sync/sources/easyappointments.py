@@ -74,6 +74,9 @@ class EasyAppointmentsConfig(SourceConfig):
     completed_statuses: list[str] = []
     utm_fields: list[CustomerField] = []  # customer fields holding utm_source=...&...
     default_phone_region: str | None = None
+    # EA >= 1.5.1 sends its webhook secret verbatim in this header; None: webhooks refused.
+    webhook_secret_env: str | None = None
+    webhook_header: str = Field("X-Ea-Token", pattern=r"^[A-Za-z0-9-]{1,64}$")
     # Direct-MySQL mode (EA >= 1.5: needs update_datetime).
     mysql_host: str = "127.0.0.1"
     mysql_port: int = 3306

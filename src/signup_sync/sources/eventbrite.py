@@ -59,6 +59,8 @@ class EventbriteConfig(SourceConfig):
     overlap_seconds: int = Field(default=300, ge=0, le=86_400)
     # 2,000 calls/hour per token; a shared token may want pacing (seconds between calls).
     min_request_interval_seconds: float = Field(default=0.0, ge=0.0, le=60.0)
+    # Eventbrite signs nothing: the webhook URL carries this secret (?secret=...).
+    webhook_secret_env: str | None = None
 
     @field_validator("organization_id")
     @classmethod

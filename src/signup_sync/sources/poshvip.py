@@ -130,6 +130,13 @@ class PoshvipConfig(SourceConfig):
     )
     host_is_referral: bool = False
     tracking_link_is_referral: bool = False
+    # Relayed JSON (POST /webhooks/poshvip): the secret's variable and its field names.
+    webhook_secret_env: str | None = None
+    relay_columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="{field of the relayed JSON (dotted for nested): our column}; "
+        "default: the same names as the CSV export",
+    )
     page_size: int = Field(default=500, ge=1, le=5000)
     max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
 
@@ -145,6 +152,14 @@ class PoshvipConfig(SourceConfig):
         if not re.fullmatch(r"[A-Za-z]{2}", value):
             raise ValueError("must be a two-letter country code such as US")
         return value.upper()
+
+    @field_validator("relay_columns")
+    @classmethod
+    def _relay_columns(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, column in value.items():
+            if column != "ignore" and column not in POSH_COLUMNS:
+                raise ValueError(f"{name!r}: {column!r} is not one of our columns")
+        return value
 
     @field_validator("status_map")
     @classmethod

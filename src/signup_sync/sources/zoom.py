@@ -73,6 +73,8 @@ class ZoomConfig(SourceConfig):
     # An instance counts as fully read once it ended this long before the run started.
     settle_hours: float = Field(6.0, ge=0)
     requests_per_second: float = Field(2.0, gt=0)  # Medium label on the free plan
+    # The app's webhook "secret token" (signs x-zm-signature); None: webhooks refused.
+    webhook_secret_env: str | None = None
 
     @field_validator("webinar_ids", "meeting_ids", mode="before")
     @classmethod

@@ -168,6 +168,7 @@ async def _commit_page(
         page_tally.updated += counted.updated
         page_tally.events_stored += counted.events_stored
         page_tally.events_changed += counted.events_changed
+        page_tally.recovered += counted.recovered
         return
 
 
@@ -358,6 +359,7 @@ async def _finish(
         sync_log_id=run.log_id,
         dry_run=run.options.dry_run,
         pages=tally.pages,
+        recovered_by_poll=tally.recovered,
         message=message,
         details=tally.details(),
     )

@@ -212,6 +212,10 @@ class SourceSyncResult(BaseModel):
     sync_log_id: int | None
     dry_run: bool = False
     pages: int = 0
+    recovered_by_poll: int = Field(
+        default=0,
+        description="records for which this run stored an event no webhook had delivered",
+    )
     message: str = ""
     details: dict[str, Any] = Field(default_factory=dict)
 

@@ -77,6 +77,9 @@ class Tally:
     errors: int = 0
     events_stored: int = 0
     events_changed: int = 0
+    # Records with an event stored for the first time by this run: no webhook (nor anything
+    # else) had delivered it. See docs/webhooks.md.
+    recovered: int = 0
     messages: list[str] = field(default_factory=list)
     skip_reasons: dict[str, int] = field(default_factory=dict)
     stop_reason: str | None = None
@@ -102,17 +105,20 @@ class Tally:
         """Fold a page's ingest outcomes in, per record (``owners[i]`` = record of event i)."""
         created: set[int] = set()
         touched: set[int] = set()
+        stored: set[int] = set()
         for outcome, record in zip(outcomes, owners, strict=True):
             if outcome.lead_created:
                 created.add(record)
             if outcome.status == "accepted":
                 self.events_stored += 1
                 touched.add(record)
+                stored.add(record)
             elif outcome.changed:
                 self.events_changed += 1
                 touched.add(record)
         self.created += len(created)
         self.updated += len(touched - created)
+        self.recovered += len(stored)
 
     def merged(self, other: Tally) -> Tally:
         out = Tally(max_messages=self.max_messages)
@@ -125,6 +131,7 @@ class Tally:
             "errors",
             "events_stored",
             "events_changed",
+            "recovered",
         ):
             setattr(out, name, getattr(self, name) + getattr(other, name))
         out.messages = (self.messages + other.messages)[: self.max_messages]
@@ -144,6 +151,7 @@ class Tally:
             "records_unchanged": self.unchanged,
             "events_stored": self.events_stored,
             "events_status_changed": self.events_changed,
+            "recovered_by_poll": self.recovered,
             "skip_reasons": self.skip_reasons,
         }
 

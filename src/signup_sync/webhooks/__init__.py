@@ -1,0 +1,1 @@
+"""Webhook receivers: verify, store raw in the inbox, acknowledge; a worker processes later."""
