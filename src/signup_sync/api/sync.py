@@ -58,6 +58,21 @@ _BODY_DOC: dict[str, Any] = {
 }
 
 
+_BOOL_OPTIONS = [n for n, f in SyncRequest.model_fields.items() if f.annotation in (bool, "bool")]
+
+
+def _json_options(raw: dict[str, Any]) -> SyncRequest:
+    # JSON carries real booleans; form fields and query strings spell them "true"/"false".
+    errors = [
+        {"type": "bool_type", "loc": ("body", name), "msg": "must be true or false", "input": None}
+        for name in _BOOL_OPTIONS
+        if name in raw and not isinstance(raw[name], bool)
+    ]
+    if errors:
+        raise RequestValidationError(errors)
+    return _options(raw)
+
+
 def _options(raw: dict[str, Any], where: str = "body") -> SyncRequest:
     try:
         return SyncRequest.model_validate(raw)
@@ -97,7 +112,7 @@ async def _read(request: Request) -> tuple[SyncRequest | None, bytes | None]:
         raise InvalidInput("The body is not valid JSON", field="body") from None
     if not isinstance(raw, dict):
         raise InvalidInput("The body must be a JSON object", field="body")
-    return _options(raw), None
+    return _json_options(raw), None
 
 
 async def _sync(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 from pydantic.config import JsonDict
 
 from signup_sync.events.schemas import IsoDateTime, check_metadata
@@ -85,7 +85,7 @@ class SourceIn(BaseModel):
 
     source_type: SourceType
     name: SourceName
-    is_active: bool = True
+    is_active: StrictBool = True
     schedule: Schedule = None
     config: SafeConfig = Field(
         default_factory=dict,
@@ -104,10 +104,10 @@ class SourcePatch(BaseModel):
     )
 
     name: SourceName | None = None
-    is_active: bool | None = None
+    is_active: StrictBool | None = None
     schedule: Schedule = None
     config: SafeConfig | None = None
-    reset_cursor: bool = Field(
+    reset_cursor: StrictBool = Field(
         default=False, description="forget the sync cursor: the next sync re-reads everything"
     )
 
