@@ -119,7 +119,9 @@ async def test_erase_by_email_deletes_everything_and_refuses_the_person_later(
     assert r.status_code == 200 and r.json()["erased"] is True
     assert r.json()["conversion_id"] is None
     # The phone alone, or with a new email, is the same person.
-    outcomes = await ingest_now(engine, rec(9, None, ANA_PHONE), rec(10, "x@example.com", ANA_PHONE))
+    outcomes = await ingest_now(
+        engine, rec(9, None, ANA_PHONE), rec(10, "x@example.com", ANA_PHONE)
+    )
     assert [o.status for o in outcomes] == ["erased", "erased"]
     assert await count(engine, Lead, Lead.email == ANA) == 0
     assert await count(engine, Lead, Lead.phone_e164 == ANA_PHONE) == 0
@@ -203,13 +205,15 @@ async def test_tombstones_hold_keyed_hashes_only(
 @asynccontextmanager
 async def client_with(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
-    async with LifespanManager(app):
-        async with httpx.AsyncClient(
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app),
             base_url="http://testserver",
             headers={"Authorization": f"Bearer {TOKEN}"},
-        ) as http:
-            yield http
+        ) as http,
+    ):
+        yield http
 
 
 async def test_configured_key_is_used_and_a_changed_key_is_refused(

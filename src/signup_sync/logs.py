@@ -115,6 +115,8 @@ def configure_logging(level: str = "info") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # aiosqlite's debug lines print every statement with its parameters: personal data.
+    logging.getLogger("aiosqlite").setLevel(max(root.level, logging.INFO))
 
 
 def get_logger(name: str) -> Any:
