@@ -37,7 +37,7 @@ async def test_a_server_that_drips_its_body_hits_the_request_deadline() -> None:
     policy = RetryPolicy(attempts=2, wait_scale=0, request_deadline_seconds=0.05)
     http = SourceHttp(ctx(policy, transport), base_url="http://fake.invalid/")
     try:
-        with pytest.raises(RetriableSourceError, match="no complete answer within 0.05 s"):
+        with pytest.raises(RetriableSourceError, match=r"no complete answer within 0\.05 s"):
             await http.get_json("attendees/")
     finally:
         await http.aclose()
