@@ -23,6 +23,7 @@ from signup_sync.app import create_app
 from signup_sync.db.models import FunnelSource
 from signup_sync.db.session import create_session_factory
 from signup_sync.db.types import utcnow
+from signup_sync.exposition import MULTIPROC_ENV, prepare_multiprocess_dir
 from signup_sync.settings import Settings
 from signup_sync.sources.base import RetryPolicy
 from signup_sync.sync.runner import run_sync
@@ -222,3 +223,17 @@ def test_multiprocess_mode_sums_the_workers(tmp_path: Path) -> None:
     # The second "worker" sees its own and the first one's runs.
     found = samples(outputs[1])
     assert value(found, "signup_sync_sync_runs_total", source_type="zoom", outcome="success") == 5
+
+
+def test_serve_prepares_a_clean_multiprocess_dir(tmp_path: Path) -> None:
+    assert prepare_multiprocess_dir(1, {}) is None
+    env: dict[str, str] = {}
+    made = prepare_multiprocess_dir(2, env)
+    assert made is not None and env[MULTIPROC_ENV] == made and Path(made).is_dir()
+    given = tmp_path / "metrics"
+    given.mkdir()
+    (given / "counter_123.db").write_bytes(b"stale")
+    env = {MULTIPROC_ENV: str(given)}
+    assert prepare_multiprocess_dir(1, env) == str(given)
+    assert list(given.iterdir()) == []
+    Path(made).rmdir()

@@ -9,10 +9,12 @@ own registry. The age of each active source's last successful sync is read from
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+import tempfile
+from collections.abc import Iterator, MutableMapping, Sequence
 from datetime import datetime
+from pathlib import Path
 
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess, values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,9 +55,33 @@ class SourceFreshness(Collector):
         yield at
 
 
+def prepare_multiprocess_dir(
+    workers: int, environ: MutableMapping[str, str] | None = None
+) -> str | None:
+    """Before workers start (``signup-sync serve``): a clean PROMETHEUS_MULTIPROC_DIR.
+
+    Set: created if missing, and emptied of a previous run's files (their counts would
+    otherwise be added to this run's). Unset with several workers: a fresh temporary
+    directory, exported so that every worker writes there. Unset with one worker: none.
+    """
+    env = os.environ if environ is None else environ
+    path = env.get(MULTIPROC_ENV)
+    if not path:
+        if workers <= 1:
+            return None
+        path = tempfile.mkdtemp(prefix="signup-sync-metrics-")
+        env[MULTIPROC_ENV] = path
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    return path
+
+
 def _process_registry() -> CollectorRegistry:
     path = os.environ.get(MULTIPROC_ENV)
-    if not path:
+    # prometheus_client chose its storage when first imported: trust that, not a later env.
+    if not path or values.ValueClass is values.MutexValue:
         return REGISTRY
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
