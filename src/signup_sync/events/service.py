@@ -18,6 +18,7 @@ from signup_sync.events.repository import StoredEvent, find_existing
 from signup_sync.leads.stitching import claim_phones
 from signup_sync.metrics import count_on_commit
 from signup_sync.privacy.keys import current_key
+from signup_sync.privacy.repository import lock_for_ingestion
 from signup_sync.privacy.tombstones import erased_indices
 from signup_sync.vocabulary import EventType, Stage
 
@@ -163,12 +164,16 @@ async def ingest(session: AsyncSession, records: Sequence[EventRecord]) -> list[
     """Store new events and merge their leads; report stored ones as duplicates.
 
     A constant number of statements per call (per chunk of rows), whatever the table
-    sizes: the erasure key (once per call), then per chunk one tombstone lookup, one event
-    lookup, one lead upsert per key kind, one event insert. Records of an erased person
-    are reported ``erased`` and not written. Does not commit.
+    sizes: the erasure guard (once per call: a shared lock on PostgreSQL, the key until a
+    first erasure), then per chunk one tombstone lookup, one event lookup, one lead upsert
+    per key kind, one event insert. Records of an erased person are reported ``erased``
+    and not written. Does not commit.
     """
     outcomes: list[IngestOutcome | None] = [None] * len(records)
-    key = await current_key(session) if records else None
+    key = None
+    if records:
+        await lock_for_ingestion(session)  # an erasure in flight finishes first
+        key = await current_key(session)
     for start in range(0, len(records), CHUNK):
         chunk = records[start : start + CHUNK]
         erased = await erased_indices(session, key, chunk)

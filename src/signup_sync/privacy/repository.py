@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +20,22 @@ from signup_sync.db.models import (
 from signup_sync.db.types import utcnow
 
 KEY_ROW_ID = 1
+# PostgreSQL advisory lock between erasures (exclusive) and ingestion (shared): an ingest
+# that checked the tombstones cannot then re-create a person erased meanwhile. (SQLite has
+# one writer at a time: a transaction that read before an erasure committed cannot write.)
+ERASURE_LOCK_KEY = 0x5052_4956
+
+
+async def lock_for_ingestion(session: AsyncSession) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": ERASURE_LOCK_KEY}
+        )
+
+
+async def lock_for_erasure(session: AsyncSession) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ERASURE_LOCK_KEY})
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,7 @@ def _union(a: Iterable[str | None], b: Iterable[str | None]) -> tuple[str, ...]:
 
 
 async def _erase(session: AsyncSession, wanted: Identifiers, lead_ids: Sequence[int]) -> ErasureOut:
+    await repository.lock_for_erasure(session)  # waits for ingestions in flight
     key = await keys.ensure_key(session)
     leads = await repository.find_leads(
         session, emails=wanted.emails, phones=wanted.phones, ids=lead_ids
