@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from collections.abc import AsyncIterator, Iterator
@@ -281,3 +282,24 @@ async def test_resync_after_erasure_skips_the_person_as_erased(
     assert again.leads_skipped == first.leads_skipped + 1
     assert again.leads_created == 0
     assert await count(engine, Lead, Lead.email == person) == 0
+
+
+async def test_an_ingestion_during_an_erasure_waits_and_is_refused(
+    engine: AsyncEngine, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite has one writer at a time; the advisory lock is PostgreSQL's")
+    from signup_sync.privacy.schemas import ErasureIn
+    from signup_sync.privacy.service import erase
+
+    factory = create_session_factory(engine)
+    await ingest_now(engine, rec(1, ANA))
+    async with factory() as eraser:
+        await erase(eraser, ErasureIn(email=ANA))  # holds the lock until it commits
+        racing = asyncio.create_task(ingest_now(engine, rec(2, ANA)))
+        await asyncio.sleep(0.2)
+        assert not racing.done()  # waits for the erasure instead of reading stale tombstones
+        await eraser.commit()
+    [outcome] = await asyncio.wait_for(racing, timeout=30)
+    assert outcome.status == "erased"
+    assert await count(engine, Lead) == 0
