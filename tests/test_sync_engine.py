@@ -359,3 +359,38 @@ async def test_a_heartbeat_keeps_the_lease_while_a_page_waits(
         await run_sync(second_factory, source_id, settings=short)
     hold.set()
     assert (await waiting).status == "success"
+
+
+async def test_page_cap_ends_partial_and_the_next_run_continues(
+    factory: Factory,
+    fake_connector: type[FakeConnector],
+    settings: Settings,
+    engine: AsyncEngine,
+) -> None:
+    capped = settings.model_copy(update={"sync_max_pages_per_run": 2})
+    source_id = await add_source(factory)
+    first = await run_sync(factory, source_id, settings=capped)
+    assert first.status == "partial"
+    assert first.pages == 2 and first.leads_processed == 6
+    assert "SYNC_MAX_PAGES_PER_RUN" in first.message
+    assert "SYNC_MAX_PAGES_PER_RUN" in first.error_messages[-1]
+    assert (await get_source(factory, source_id)).cursor == {"after": [6, 6]}
+    assert (await get_log(factory, first.sync_log_id or 0)).status == "partial"
+
+    rest = await run_sync(factory, source_id, settings=capped)
+    assert rest.status == "success"
+    assert rest.pages == 1 and rest.leads_processed == 1
+    capped_state = await snapshot(factory)
+
+    await truncate_all(engine)
+    whole = await add_source(factory)
+    assert (await run_sync(factory, whole)).status == "success"
+    assert await snapshot(factory) == capped_state
+
+
+async def test_a_run_of_exactly_the_page_cap_succeeds(
+    factory: Factory, fake_connector: type[FakeConnector], settings: Settings
+) -> None:
+    capped = settings.model_copy(update={"sync_max_pages_per_run": 3})
+    result = await run_sync(factory, await add_source(factory), settings=capped)
+    assert result.status == "success" and result.pages == 3

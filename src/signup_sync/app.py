@@ -11,13 +11,15 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from signup_sync import SERVICE_NAME, __version__
-from signup_sync.api import analytics, dashboard, exports, funnel, imports, leads, meta
+from signup_sync.api import analytics, dashboard, exports, funnel, imports, leads, meta, privacy
+from signup_sync.api import metrics as metrics_api
 from signup_sync.api import sources as sources_api
 from signup_sync.api import sync as sync_api
 from signup_sync.api import webhooks as webhooks_api
 from signup_sync.api.errors import install_error_handlers
 from signup_sync.api.middleware import RequestContextMiddleware
 from signup_sync.api.openapi import install_openapi
+from signup_sync.api.ratelimit import make_limiter
 from signup_sync.db import migrate
 from signup_sync.db.session import create_engine, create_session_factory
 from signup_sync.logs import configure_logging, get_logger
@@ -97,6 +99,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.tokens = [t.encode() for t in tokens]
+    app.state.metrics_tokens = [t.encode() for t in settings.metrics_tokens]
+    app.state.ingest_limiter = make_limiter(
+        settings.ingest_rate_limit_per_second, settings.ingest_rate_limit_burst
+    )
     install_error_handlers(app)
     install_openapi(app)
     if settings.cors_origins:
@@ -119,4 +125,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sync_api.router)
     app.include_router(webhooks_api.inbox)
     app.include_router(webhooks_api.router)
+    app.include_router(privacy.router)
+    app.include_router(metrics_api.router)
     return app

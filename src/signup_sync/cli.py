@@ -74,6 +74,11 @@ def serve(
 
         asyncio.run(_migrate())
 
+    from signup_sync.exposition import prepare_multiprocess_dir
+
+    # Several workers share one /metrics view through files (prometheus_client multiprocess).
+    metrics_dir = prepare_multiprocess_dir(1 if reload else workers)
+
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
     console.print(f"\n  SignUp_Sync on [bold]http://{shown_host}:{port}[/bold]  (docs: /docs)")
     console.print(f"  Database: {'SQLite (embedded)' if settings.is_sqlite else 'PostgreSQL'}")
@@ -82,6 +87,10 @@ def serve(
         console.print("  Set SIGNUP_SYNC_SERVICE_TOKEN to keep a fixed token.")
     else:
         console.print("  Token: the one(s) in SIGNUP_SYNC_SERVICE_TOKEN")
+    if metrics_dir:
+        console.print(
+            f"  Metrics: /metrics sums the workers (PROMETHEUS_MULTIPROC_DIR={metrics_dir})"
+        )
     console.print(
         f"  Try: curl -H 'Authorization: Bearer {token or '<token>'}' "
         f"http://{shown_host}:{port}/analytics/funnel-metrics\n"

@@ -17,6 +17,10 @@ class DomainError(Exception):
         self.field = field
         self.extra = extra
 
+    def headers(self) -> dict[str, str]:
+        """Response headers the error needs (e.g. Retry-After)."""
+        return {}
+
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.code, "detail": self.message}
         if self.field:
@@ -53,3 +57,17 @@ class Unauthorized(DomainError):
 class ServiceUnavailable(DomainError):
     status_code = 503
     code = "service_unavailable"
+
+
+class RateLimited(DomainError):
+    """Too many requests for one token: answered 429 with Retry-After (whole seconds)."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

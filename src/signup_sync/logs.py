@@ -1,4 +1,9 @@
-"""Structured JSON logs with a bound request id; emails are masked and secrets never logged."""
+"""Structured JSON logs with a bound request id; emails and phones masked, secrets never logged.
+
+Phones: any value under a key naming a phone is masked whole; in free text, numbers
+written the way phones are (``+`` and 7-15 digits, or groups such as ``(305) 555-0188``)
+are masked. A bare run of digits is left alone: it cannot be told from an id or a count.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,12 @@ import structlog
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
 _SECRET_KEYS = ("token", "secret", "password", "authorization", "api_key", "apikey")
+_PHONE_KEYS = ("phone", "mobile", "e164")
+# International: + then digits with optional spaces, dots, dashes, parentheses.
+_PHONE_INTL = r"\+\d[\d\s().\-]{5,22}\d"
+# National with separators: (305) 555-0188, 305-555-0188, 305 555 0188, 0612 345 678.
+_PHONE_NATIONAL = r"\(?\d{2,4}\)?[ \-]\d{3,4}[ \-]\d{3,4}"
+_PHONE = re.compile(rf"(?<![\w+]){_PHONE_INTL}(?!\w)|(?<![\w+.\-/:]){_PHONE_NATIONAL}(?![\w\-/:])")
 
 
 def mask_emails(text: str) -> str:
@@ -19,14 +30,42 @@ def mask_emails(text: str) -> str:
     return _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
 
 
+def _mask_phone(match: re.Match[str]) -> str:
+    digits = [c for c in match.group(0) if c.isdigit()]
+    if not 7 <= len(digits) <= 15:
+        return match.group(0)
+    return "***" + "".join(digits[-2:])
+
+
+def mask_phones(text: str) -> str:
+    """``+1 (305) 555-0188`` → ``***88``; ``2026-06-01`` and ``7800000012`` stay."""
+    return _PHONE.sub(_mask_phone, text)
+
+
+def mask_personal(text: str) -> str:
+    return mask_phones(mask_emails(text))
+
+
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        return mask_emails(value)
+        return mask_personal(value)
     if isinstance(value, dict):
-        return {k: ("[redacted]" if _is_secret(k) else _scrub(v)) for k, v in value.items()}
+        return {k: _scrub_item(k, v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     return value
+
+
+def _scrub_item(key: Any, value: Any) -> Any:
+    if _is_secret(key):
+        return "[redacted]"
+    if _is_phone(key) and value is not None and not isinstance(value, bool | int | float):
+        return "[phone]"
+    return _scrub(value)
+
+
+def _is_phone(key: Any) -> bool:
+    return isinstance(key, str) and any(part in key.lower() for part in _PHONE_KEYS)
 
 
 def _is_secret(key: Any) -> bool:
@@ -37,7 +76,7 @@ def scrub_processor(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     for key in list(event_dict):
-        event_dict[key] = "[redacted]" if _is_secret(key) else _scrub(event_dict[key])
+        event_dict[key] = _scrub_item(key, event_dict[key])
     return event_dict
 
 
@@ -76,6 +115,8 @@ def configure_logging(level: str = "info") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # aiosqlite's debug lines print every statement with its parameters: personal data.
+    logging.getLogger("aiosqlite").setLevel(max(root.level, logging.INFO))
 
 
 def get_logger(name: str) -> Any:

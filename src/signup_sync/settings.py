@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SQLITE_FILE = "signup_sync.db"
@@ -138,23 +138,59 @@ class Settings(BaseSettings):
         validation_alias="WEBHOOK_MAX_AGE_SECONDS",
         description="a signed webhook whose timestamp is further than this from now is refused",
     )
+    sync_max_pages_per_run: int = Field(
+        default=10_000,
+        ge=1,
+        le=10_000_000,
+        validation_alias="SYNC_MAX_PAGES_PER_RUN",
+        description="a run stops `partial` after this many pages; the next run continues",
+    )
+    privacy_hash_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="PRIVACY_HASH_KEY",
+        description="HMAC key of erasure tombstones; unset = generated and stored in the DB",
+    )
+    metrics_tokens: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias="METRICS_TOKEN",
+        description="bearer token(s) for GET /metrics; unset = the service token(s)",
+    )
+    ingest_rate_limit_per_second: float = Field(
+        default=0.0,
+        ge=0,
+        le=1_000_000,
+        validation_alias="INGEST_RATE_LIMIT_PER_SECOND",
+        description="requests per second per token on ingestion endpoints; 0 = no limit",
+    )
+    ingest_rate_limit_burst: int = Field(
+        default=50, ge=1, le=1_000_000, validation_alias="INGEST_RATE_LIMIT_BURST"
+    )
 
     @field_validator("database_url", mode="before")
     @classmethod
     def _database_url(cls, value: Any) -> str:
         return normalise_database_url(value if isinstance(value, str) else None)
 
-    @field_validator("service_tokens", "cors_origins", mode="before")
+    @field_validator("service_tokens", "metrics_tokens", "cors_origins", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> list[str]:
         return _split_csv(value)
 
-    @field_validator("service_tokens")
+    @field_validator("service_tokens", "metrics_tokens")
     @classmethod
     def _tokens(cls, value: list[str]) -> list[str]:
         for token in value:
             if len(token) < 8:
                 raise ValueError("each token must be at least 8 characters")
+        return value
+
+    @field_validator("privacy_hash_key")
+    @classmethod
+    def _privacy_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (`signup-sync token` makes one)")
         return value
 
     @field_validator("sync_default_schedule")

@@ -11,6 +11,7 @@ explicit ``update()`` overrides, so a fake with 100,000 attendees costs no memor
 * ``i % 19 == 6``: refunded (and cancelled); else ``i % 17 == 4``: cancelled;
 * ``i % 5 == 0`` and not cancelled/refunded: checked in (barcode ``used``);
 * affiliate ``"IG_Story_June"`` when ``i % 4 == 1``, ``"ebdssbdestsearch"`` when ``i % 4 == 2``.
+* with ``phones=True`` (off by default), each person has a cell phone: ``phone_of(person)``.
 
 Faults are queued with ``inject(kind, page=n)``: ``429`` (HIT_RATE_LIMIT + Retry-After),
 ``429_bare`` (no header), ``500``, ``bad_json``, ``malformed`` (valid JSON, wrong shape),
@@ -103,6 +104,7 @@ class FakeEventbrite:
         default_factory=lambda: deque(maxlen=10_000)
     )
     token_generation: int = 0
+    phones: bool = False
     _calls: deque[float] = field(default_factory=deque)
 
     # --- data -------------------------------------------------------------------------------
@@ -146,6 +148,16 @@ class FakeEventbrite:
                 setattr(flags, name, value)
         return flags
 
+    @staticmethod
+    def phone_of(person: int) -> str:
+        """The person's cell phone as Eventbrite shows what buyers typed (two styles)."""
+        if person % 2:
+            return f"+44 20 7946 {person % 10_000:04d}"
+        return f"+1 (305) 555-{person % 10_000:04d}"
+
+    def person_of(self, i: int) -> int:
+        return i - 1 if i % 31 == 7 else i
+
     def created(self, i: int) -> datetime:
         return self.epoch + timedelta(minutes=i)
 
@@ -184,6 +196,8 @@ class FakeEventbrite:
         }
         if f.email is not None or not f.email_absent:
             profile["email"] = f.email or ""
+        if self.phones:
+            profile["cell_phone"] = self.phone_of(self.person_of(i))
         vip = i % 10 == 9
         minor = 6000 if vip else 2500
         barcode: dict[str, Any] = {

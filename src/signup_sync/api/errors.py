@@ -54,8 +54,10 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
 
 async def _domain(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
-    return JSONResponse(status_code=exc.status_code, content=exc.body(), headers=headers)
+    headers = exc.headers()
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(status_code=exc.status_code, content=exc.body(), headers=headers or None)
 
 
 def _allowed_methods(request: Request) -> list[str]:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, Response, status
 
 from signup_sync.api.deps import Authorized, Uow
+from signup_sync.api.ratelimit import RATE_LIMIT_RESPONSE, IngestLimit
 from signup_sync.conversions.schemas import ConversionIn, ConversionOut
 from signup_sync.conversions.service import record_conversion
 from signup_sync.errors import PayloadTooLarge
@@ -14,7 +15,7 @@ from signup_sync.events.batch import ingest_batch
 from signup_sync.events.schemas import BatchIn, BatchOut, EventIn, EventOut, to_record
 from signup_sync.events.service import ingest
 
-router = APIRouter(prefix="/funnel", tags=["funnel"], dependencies=Authorized)
+router = APIRouter(prefix="/funnel", tags=["funnel"], dependencies=[*Authorized, IngestLimit])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "The body is not decodable (not UTF-8 / not JSON)"},
@@ -23,6 +24,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "Invalid input; `errors` names each field and the reason"},
     503: {"description": "The database is unavailable"},
 }
+INGEST_ERRORS = {**ERRORS, **RATE_LIMIT_RESPONSE}
 
 
 @router.post(
@@ -31,8 +33,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     status_code=status.HTTP_201_CREATED,
     summary="Track one funnel event",
     responses={
-        200: {"model": EventOut, "description": "Already stored: the original event"},
-        **ERRORS,
+        200: {
+            "model": EventOut,
+            "description": "Already stored (the original event), or the person was erased "
+            "on request (`erased: true`, nothing stored)",
+        },
+        **INGEST_ERRORS,
     },
 )
 async def track_event(
@@ -51,11 +57,18 @@ async def track_event(
     record = to_record(body, idempotency_key=idempotency_key or None)
     [outcome] = await uow(lambda session: ingest(session, [record]))
     duplicate = outcome.status == "duplicate"
-    if duplicate:
+    erased = outcome.status == "erased"
+    if duplicate or erased:
         response.status_code = status.HTTP_200_OK
+    if erased:
+        message = "This person was erased at their request; nothing was stored"
+    elif duplicate:
+        message = "Event already recorded; nothing changed"
+    else:
+        message = "Event recorded"
     return EventOut(
-        event_id=outcome.event_id,
-        lead_id=outcome.lead_id,
+        event_id=None if erased else outcome.event_id,
+        lead_id=None if erased else outcome.lead_id,
         source_type=outcome.source_type,
         event_type=outcome.event_type,
         stage=outcome.stage,
@@ -63,7 +76,8 @@ async def track_event(
         occurred_at=outcome.occurred_at,
         created_at=outcome.created_at,
         duplicate=duplicate,
-        message="Event already recorded; nothing changed" if duplicate else "Event recorded",
+        erased=erased,
+        message=message,
     )
 
 
@@ -71,7 +85,7 @@ async def track_event(
     "/events/batch",
     response_model=BatchOut,
     summary="Track up to 1,000 events in one transaction",
-    responses=ERRORS,
+    responses=INGEST_ERRORS,
 )
 async def track_batch(body: BatchIn, uow: Uow, request: Request) -> BatchOut:
     limit = request.app.state.settings.max_batch_events
@@ -89,12 +103,16 @@ async def track_batch(body: BatchIn, uow: Uow, request: Request) -> BatchOut:
     status_code=status.HTTP_201_CREATED,
     summary="Mark a lead as converted and freeze its attribution",
     responses={
-        200: {"model": ConversionOut, "description": "Already recorded: the stored conversion"},
-        **ERRORS,
+        200: {
+            "model": ConversionOut,
+            "description": "Already recorded (the stored conversion), or the person was "
+            "erased on request (`erased: true`, nothing stored)",
+        },
+        **INGEST_ERRORS,
     },
 )
 async def track_conversion(body: ConversionIn, uow: Uow, response: Response) -> ConversionOut:
     result = await uow(lambda session: record_conversion(session, body))
-    if result.duplicate:
+    if result.duplicate or result.erased:
         response.status_code = status.HTTP_200_OK
     return result

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query, Request
 from starlette.datastructures import UploadFile
 
 from signup_sync.api.deps import Authorized, Uow
+from signup_sync.api.ratelimit import RATE_LIMIT_RESPONSE, IngestLimit
 from signup_sync.errors import InvalidInput
 from signup_sync.imports.schemas import ImportOut
 from signup_sync.imports.service import import_csv, parse_options
 
-router = APIRouter(prefix="/import", tags=["import"], dependencies=Authorized)
+router = APIRouter(prefix="/import", tags=["import"], dependencies=[*Authorized, IngestLimit])
 
 OPTION_NAMES = ("source_type", "event_type", "columns", "timezone", "default_region", "date_format")
 
@@ -70,6 +71,7 @@ async def _read_body(request: Request) -> tuple[bytes, dict[str, str]]:
         401: {"description": "Missing or invalid bearer token"},
         413: {"description": "File larger than MAX_BODY_BYTES"},
         422: {"description": "Not a CSV we can read, no email/phone column, or a bad option"},
+        **RATE_LIMIT_RESPONSE,
     },
 )
 async def import_csv_file(

@@ -19,6 +19,8 @@ from signup_sync.leads.schemas import (
     LeadSort,
 )
 from signup_sync.leads.service import lead_detail, list_leads
+from signup_sync.privacy.schemas import ErasureOut
+from signup_sync.privacy.service import erase_lead
 from signup_sync.vocabulary import SourceType, Stage
 
 router = APIRouter(prefix="/leads", tags=["leads"], dependencies=Authorized)
@@ -95,3 +97,20 @@ async def get_lead(
     uow: Uow, lead_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="lead id")]
 ) -> LeadDetail:
     return await uow.read(lambda session: lead_detail(session, lead_id))
+
+
+@router.delete(
+    "/{lead_id}",
+    response_model=ErasureOut,
+    summary="Erase one lead: delete it with its events and conversions, refuse it from now on",
+    description=(
+        "The same erasure as `POST /privacy/erase`, for the person behind this lead: every "
+        "identifier the lead holds (email, E.164 phone) is tombstoned, so no source "
+        "re-creates them. See docs/privacy.md."
+    ),
+    responses={404: {"description": "No such lead"}, **ERRORS},
+)
+async def delete_lead(
+    uow: Uow, lead_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="lead id")]
+) -> ErasureOut:
+    return await uow(lambda session: erase_lead(session, lead_id))

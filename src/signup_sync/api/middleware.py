@@ -1,4 +1,4 @@
-"""Pure-ASGI middleware: request id, body-size limit and the access log line."""
+"""Pure-ASGI middleware: request id, body-size limit, the access log line and HTTP metrics."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from signup_sync.logs import get_logger
+from signup_sync.metrics import UNMATCHED_ROUTE, observe_request
 
 log = get_logger("signup_sync.access")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
@@ -102,13 +103,24 @@ class RequestContextMiddleware:
 
     @staticmethod
     def _log(scope: Scope, status: int, started: float) -> None:
+        seconds = time.perf_counter() - started
+        method = str(scope.get("method", ""))
         log.info(
             "request",
-            method=scope.get("method"),
+            method=method,
             path=scope.get("path"),
             status=status,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            duration_ms=round(seconds * 1000, 2),
         )
+        observe_request(method, route_template(scope), status, seconds)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's template (``/leads/{lead_id}``), never the raw path: a label per
+    id or per probed URL would grow without bound."""
+    route = scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return path if isinstance(path, str) and path else UNMATCHED_ROUTE
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -11,8 +11,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
+from signup_sync import metrics
 from signup_sync.api.deps import MAX_ID, Authorized, SourceId, Uow
 from signup_sync.api.funnel import ERRORS
+from signup_sync.errors import DomainError
 from signup_sync.webhooks.receive import Incoming, receive
 from signup_sync.webhooks.schemas import (
     DeliveryOut,
@@ -55,7 +57,13 @@ async def _receive(
         now=float(clock()),
         max_age_seconds=state.settings.webhook_max_age_seconds,
     )
-    answer = await uow(lambda s: receive(s, incoming))
+    try:
+        answer = await uow(lambda s: receive(s, incoming))
+    except DomainError as exc:  # refused: unauthorized, unknown source, bad body
+        metrics.WEBHOOK_DELIVERIES.labels(source_type, exc.code).inc()
+        raise
+    outcome = answer.status if isinstance(answer, WebhookAck) else "url_validation"
+    metrics.WEBHOOK_DELIVERIES.labels(source_type, outcome).inc()
     worker = getattr(state, "webhook_worker", None)
     if worker is not None and isinstance(answer, WebhookAck) and answer.status == "accepted":
         worker.wake()

@@ -120,14 +120,15 @@ class ConversionOut(BaseModel):
                     "first_touch": None,
                     "last_touch": None,
                     "duplicate": False,
+                    "erased": False,
                     "message": "Conversion recorded with 2 touchpoint(s)",
                 }
             ]
         }
     )
 
-    conversion_id: int
-    lead_id: int
+    conversion_id: int | None = Field(description="null when the person was erased")
+    lead_id: int | None
     user_id: str | None
     email: str
     conversion_type: str
@@ -145,4 +146,8 @@ class ConversionOut(BaseModel):
     half_life_days: int | None = None
     touchpoints: list[AttributedTouch] = Field(default_factory=list)
     duplicate: bool
+    erased: bool = Field(
+        default=False,
+        description="the person asked to be erased (POST /privacy/erase): nothing was stored",
+    )
     message: str

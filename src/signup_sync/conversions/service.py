@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -80,6 +80,31 @@ def to_out(conversion: FunnelConversion, email: str, *, duplicate: bool) -> Conv
     )
 
 
+def erased_out(data: ConversionIn, converted_at: datetime) -> ConversionOut:
+    """The answer for a person erased on request: 200, nothing stored."""
+    return ConversionOut(
+        conversion_id=None,
+        lead_id=None,
+        user_id=data.user_id,
+        email=data.email,
+        conversion_type=data.conversion_type,
+        value=data.value,
+        currency=data.currency,
+        converted_at=converted_at,
+        first_touch_source_type=None,
+        first_touch_at=None,
+        last_touch_source_type=None,
+        last_touch_at=None,
+        days_to_conversion=None,
+        total_touchpoints=0,
+        first_touch=None,
+        last_touch=None,
+        duplicate=False,
+        erased=True,
+        message="This person was erased at their request; nothing was stored",
+    )
+
+
 async def record_conversion(session: AsyncSession, data: ConversionIn) -> ConversionOut:
     """Mark the lead converted (creating it if unknown) once per conversion type."""
     converted_at = data.converted_at or utcnow()
@@ -119,6 +144,9 @@ async def record_conversion(session: AsyncSession, data: ConversionIn) -> Conver
             )
         ],
     )
+
+    if stored.status == "erased":
+        return erased_out(data, converted_at)
 
     first, last = first_and_last(touches)
     conversion = FunnelConversion(

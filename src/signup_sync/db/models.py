@@ -59,6 +59,8 @@ class FunnelSource(Base):
     lease_sync_log_id: Mapped[int | None] = mapped_column(BigId)
     # The schedule slot (cron fire time) last claimed by a scheduler: each slot runs once.
     last_scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When a run last ended `success` (the staleness metric reads it at scrape time).
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -267,3 +269,27 @@ class WebhookDelivery(Base):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     dedupe_key: Mapped[str] = mapped_column(String(200))
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+
+
+class PrivacyHashKey(Base):
+    """The one key (row id 1) that hashes erased identifiers; see ``signup_sync.privacy``."""
+
+    __tablename__ = "privacy_hash_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # The generated key (hex) when PRIVACY_HASH_KEY is unset; NULL when it comes from there.
+    secret: Mapped[str | None] = mapped_column(String(128))
+    # HMAC of a constant under the key: tells a changed PRIVACY_HASH_KEY from the right one.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PrivacyTombstone(Base):
+    """An erased person's identifier as a keyed hash: ingestion refuses records that match."""
+
+    __tablename__ = "privacy_tombstones"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(8))  # email | phone
+    identifier_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -15,9 +16,20 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from signup_sync.metrics import track_pool
 from signup_sync.settings import Settings
 
 T = TypeVar("T")
+
+# What each session of an engine should know from the settings that built the engine
+# (e.g. PRIVACY_HASH_KEY for ingestion), handed over as ``session.info``.
+_SESSION_INFO: WeakKeyDictionary[Engine, dict[str, Any]] = WeakKeyDictionary()
+PRIVACY_KEY_INFO = "signup_sync.privacy_hash_key"
+
+
+def _session_info(settings: Settings) -> dict[str, Any]:
+    key = settings.privacy_hash_key
+    return {PRIVACY_KEY_INFO: key.get_secret_value().encode()} if key is not None else {}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -40,7 +52,14 @@ def create_engine(settings: Settings) -> AsyncEngine:
             pool_timeout=max(settings.db_timeout_seconds * 6, 30),
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
+    else:
+        engine = _postgres_engine(settings)
+    _SESSION_INFO[engine.sync_engine] = _session_info(settings)
+    track_pool(engine)
+    return engine
+
+
+def _postgres_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
@@ -57,7 +76,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    info = dict(_SESSION_INFO.get(engine.sync_engine, {}))
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
 
 
 @asynccontextmanager

@@ -41,17 +41,23 @@ async def ingest_batch(session: AsyncSession, items: list[Any]) -> BatchOut:
     outcomes = await ingest(session, [record for _, record in valid])
     results = list(rejected)
     for (index, _), outcome in zip(valid, outcomes, strict=True):
+        stored = outcome.status != "erased"
         results.append(
             BatchItemOut(
                 index=index,
                 status=outcome.status,
-                event_id=outcome.event_id,
-                lead_id=outcome.lead_id,
+                event_id=outcome.event_id if stored else None,
+                lead_id=outcome.lead_id if stored else None,
             )
         )
     results.sort(key=lambda r: r.index)
     accepted = sum(1 for r in results if r.status == "accepted")
     duplicates = sum(1 for r in results if r.status == "duplicate")
+    erased = sum(1 for r in results if r.status == "erased")
     return BatchOut(
-        accepted=accepted, duplicates=duplicates, rejected=len(rejected), results=results
+        accepted=accepted,
+        duplicates=duplicates,
+        erased=erased,
+        rejected=len(rejected),
+        results=results,
     )

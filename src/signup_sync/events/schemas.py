@@ -176,14 +176,15 @@ class EventOut(BaseModel):
                     "occurred_at": "2026-06-03T17:41:09Z",
                     "created_at": "2026-06-03T17:41:10Z",
                     "duplicate": False,
+                    "erased": False,
                     "message": "Event recorded",
                 }
             ]
         }
     )
 
-    event_id: int
-    lead_id: int
+    event_id: int | None = Field(description="null when the person was erased (nothing stored)")
+    lead_id: int | None
     source_type: SourceType
     event_type: EventType
     stage: int
@@ -191,6 +192,10 @@ class EventOut(BaseModel):
     occurred_at: datetime
     created_at: datetime
     duplicate: bool
+    erased: bool = Field(
+        default=False,
+        description="the person asked to be erased (POST /privacy/erase): nothing was stored",
+    )
     message: str
 
 
@@ -233,7 +238,9 @@ class FieldError(BaseModel):
 
 class BatchItemOut(BaseModel):
     index: int
-    status: Literal["accepted", "duplicate", "rejected"]
+    status: Literal["accepted", "duplicate", "erased", "rejected"] = Field(
+        description="`erased`: the person was erased on request; nothing stored"
+    )
     event_id: int | None = None
     lead_id: int | None = None
     errors: list[FieldError] = Field(default_factory=list)
@@ -246,6 +253,7 @@ class BatchOut(BaseModel):
                 {
                     "accepted": 1,
                     "duplicates": 0,
+                    "erased": 0,
                     "rejected": 1,
                     "results": [
                         {
@@ -270,6 +278,7 @@ class BatchOut(BaseModel):
 
     accepted: int
     duplicates: int
+    erased: int = Field(default=0, description="items of erased people; nothing stored")
     rejected: int
     results: list[BatchItemOut]
 

@@ -16,6 +16,10 @@ from signup_sync.db.types import utcnow
 from signup_sync.events.records import EventRecord
 from signup_sync.events.repository import StoredEvent, find_existing
 from signup_sync.leads.stitching import claim_phones
+from signup_sync.metrics import count_on_commit
+from signup_sync.privacy.keys import current_key
+from signup_sync.privacy.repository import lock_for_ingestion
+from signup_sync.privacy.tombstones import erased_indices
 from signup_sync.vocabulary import EventType, Stage
 
 # Rows per statement: keeps SQLite under its bound-parameter limit and statements reasonable.
@@ -25,7 +29,13 @@ STAGE_NUMBERS = tuple(int(s) for s in Stage)
 
 @dataclass(frozen=True, slots=True)
 class IngestOutcome:
-    status: Literal["accepted", "duplicate"]
+    """What ingestion did with one record.
+
+    ``erased``: the record's email or phone belongs to a person erased on request
+    (``signup_sync.privacy``); nothing was written, and ``event_id``/``lead_id`` are 0.
+    """
+
+    status: Literal["accepted", "duplicate", "erased"]
     event_id: int
     lead_id: int
     lead_created: bool
@@ -52,6 +62,21 @@ def _duplicate(stored: StoredEvent, *, changed: bool = False) -> IngestOutcome:
         stage=stored.stage,
         email=stored.email,
         changed=changed,
+    )
+
+
+def _erased(record: EventRecord, now: datetime) -> IngestOutcome:
+    return IngestOutcome(
+        status="erased",
+        event_id=0,
+        lead_id=0,
+        lead_created=False,
+        occurred_at=record.occurred_at,
+        created_at=now,
+        source_type=record.source_type,
+        event_type=record.event_type,
+        stage=record.stage,
+        email=None,
     )
 
 
@@ -139,14 +164,28 @@ async def ingest(session: AsyncSession, records: Sequence[EventRecord]) -> list[
     """Store new events and merge their leads; report stored ones as duplicates.
 
     A constant number of statements per call (per chunk of rows), whatever the table
-    sizes: one lookup, one lead upsert per key kind, one event insert. Does not commit.
+    sizes: the erasure guard (once per call: a shared lock on PostgreSQL, the key until a
+    first erasure), then per chunk one tombstone lookup, one event lookup, one lead upsert
+    per key kind, one event insert. Records of an erased person are reported ``erased``
+    and not written. Does not commit.
     """
     outcomes: list[IngestOutcome | None] = [None] * len(records)
+    key = None
+    if records:
+        await lock_for_ingestion(session)  # an erasure in flight finishes first
+        key = await current_key(session)
     for start in range(0, len(records), CHUNK):
         chunk = records[start : start + CHUNK]
-        for offset, outcome in enumerate(await _ingest_chunk(session, chunk)):
-            outcomes[start + offset] = outcome
-    return [o for o in outcomes if o is not None]
+        erased = await erased_indices(session, key, chunk)
+        kept = [i for i in range(len(chunk)) if i not in erased]
+        for i in erased:
+            outcomes[start + i] = _erased(chunk[i], utcnow())
+        stored = await _ingest_chunk(session, [chunk[i] for i in kept]) if kept else []
+        for i, outcome in zip(kept, stored, strict=True):
+            outcomes[start + i] = outcome
+    done = [o for o in outcomes if o is not None]
+    count_on_commit(session, done)
+    return done
 
 
 async def _ingest_chunk(

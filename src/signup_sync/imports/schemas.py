@@ -135,7 +135,7 @@ class CsvRowIn(EventIn):
 
 class RowResult(BaseModel):
     row: int = Field(description="the row as a spreadsheet numbers it (the header is row 1)")
-    status: Literal["accepted", "duplicate", "rejected"]
+    status: Literal["accepted", "duplicate", "erased", "rejected"]
     event_id: int | None = None
     lead_id: int | None = None
     external_id: str | None = None
@@ -152,6 +152,7 @@ class ImportOut(BaseModel):
                     "rows": 2,
                     "accepted": 1,
                     "duplicates": 0,
+                    "erased": 0,
                     "rejected": 1,
                     "columns": {"Email": "email", "First Name": "first_name"},
                     "results": [
@@ -172,6 +173,7 @@ class ImportOut(BaseModel):
     rows: int
     accepted: int
     duplicates: int
+    erased: int = Field(default=0, description="rows of people erased on request; not stored")
     rejected: int
     columns: dict[str, str] = Field(description="{header: field} as the file was read")
     results: list[RowResult]

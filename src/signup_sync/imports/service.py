@@ -166,12 +166,13 @@ async def import_chunk(
             results.append(rejected)
     outcomes = await ingest(session, [record for _, record in valid])
     for (number, record), outcome in zip(valid, outcomes, strict=True):
+        erased = outcome.status == "erased"
         results.append(
             RowResult(
                 row=number,
                 status=outcome.status,
-                event_id=outcome.event_id,
-                lead_id=outcome.lead_id,
+                event_id=None if erased else outcome.event_id,
+                lead_id=None if erased else outcome.lead_id,
                 external_id=record.external_id,
             )
         )
@@ -180,7 +181,7 @@ async def import_chunk(
 
 
 def summarise(options: ImportOptions, rows: CsvRows, results: list[RowResult]) -> ImportOut:
-    counts = {status: 0 for status in ("accepted", "duplicate", "rejected")}
+    counts = {status: 0 for status in ("accepted", "duplicate", "erased", "rejected")}
     for result in results:
         counts[result.status] += 1
     return ImportOut(
@@ -189,6 +190,7 @@ def summarise(options: ImportOptions, rows: CsvRows, results: list[RowResult]) -
         rows=len(results),
         accepted=counts["accepted"],
         duplicates=counts["duplicate"],
+        erased=counts["erased"],
         rejected=counts["rejected"],
         columns=rows.columns.used(),
         results=results,

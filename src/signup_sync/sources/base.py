@@ -47,7 +47,11 @@ class RetryPolicy:
     max_backoff_seconds: float = 60.0
     max_retry_after_seconds: float = 900.0
     wait_scale: float = 1.0
+    # Per phase (connect, read, write, pool) of one request...
     timeout_seconds: float = 30.0
+    # ...and for the whole request, body included: a server that drips bytes cannot hold a
+    # run forever.
+    request_deadline_seconds: float = 120.0
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ zone EA writes those columns in). Time passing changes nothing in the table, so 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,7 +58,9 @@ class MysqlReader:
             database=config.mysql_database,
             query={"charset": "utf8mb4"},
         )
-        self.engine: AsyncEngine = create_async_engine(url, poolclass=NullPool)
+        self.engine: AsyncEngine = create_async_engine(
+            url, poolclass=NullPool, connect_args={"connect_timeout": ctx.retry.timeout_seconds}
+        )
         prefix = config.table_prefix
         self.a = sa.table(f"{prefix}appointments", *map(sa.column, _APPOINTMENT_COLUMNS))
         users = sa.table(f"{prefix}users", *map(sa.column, _USER_COLUMNS))
@@ -95,9 +98,14 @@ class MysqlReader:
         )
 
     async def _fetch(self, query: sa.Select[Any]) -> list[Any]:
+        deadline = self.ctx.retry.request_deadline_seconds
         try:
-            async with self.engine.connect() as conn:
+            async with asyncio.timeout(deadline), self.engine.connect() as conn:
                 return list((await conn.execute(query)).mappings())
+        except TimeoutError:
+            raise RetriableSourceError(
+                f"EasyAppointments MySQL: no answer within {deadline:g} s"
+            ) from None
         except OperationalError as exc:
             code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
             if code in (1044, 1045, 1049):  # access denied / unknown database

@@ -146,21 +146,32 @@ class SourceHttp:
     ) -> tuple[httpx.Response, bytes]:
         await self._pace()
         self.requests += 1
+        deadline = self.policy.request_deadline_seconds
         try:
-            async with self.client.stream(method, url, **kwargs) as response:
-                classify(response, what)
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body.extend(chunk)
-                    if len(body) > self.max_response_bytes:
-                        raise FatalSourceError(
-                            f"{what}: response larger than {self.max_response_bytes} bytes"
-                        )
-                return response, bytes(body)
+            async with asyncio.timeout(deadline):
+                return await self._read(method, url, what, **kwargs)
+        except TimeoutError:
+            raise RetriableSourceError(
+                f"{what}: no complete answer within {deadline:g} s"
+            ) from None
         except httpx.TooManyRedirects:
             raise FatalSourceError(f"{what}: too many redirects") from None
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             raise RetriableSourceError(f"{what}: {type(exc).__name__}") from None
+
+    async def _read(
+        self, method: str, url: str, what: str, **kwargs: Any
+    ) -> tuple[httpx.Response, bytes]:
+        async with self.client.stream(method, url, **kwargs) as response:
+            classify(response, what)
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body.extend(chunk)
+                if len(body) > self.max_response_bytes:
+                    raise FatalSourceError(
+                        f"{what}: response larger than {self.max_response_bytes} bytes"
+                    )
+            return response, bytes(body)
 
     def _retrying(self, what: str) -> AsyncRetrying:
         return AsyncRetrying(

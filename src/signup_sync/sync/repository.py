@@ -75,7 +75,11 @@ async def finish_source(
     await session.execute(
         update(FunnelSource)
         .where(FunnelSource.id == source_id)
-        .values(last_sync_at=at, last_sync_status=status)
+        .values(
+            last_sync_at=at,
+            last_sync_status=status,
+            **({"last_success_at": at} if status == "success" else {}),
+        )
     )
 
 
@@ -134,3 +138,21 @@ async def success_counts(
         .group_by(FunnelSyncLog.source_id)
     )
     return {int(sid): (int(ok or 0), int(total)) for sid, ok, total in result.all()}
+
+
+async def source_freshness(
+    session: AsyncSession,
+) -> list[tuple[int, str, str, datetime, datetime | None]]:
+    """(id, type, name, created_at, last_success_at) of every active source."""
+    rows = await session.execute(
+        select(
+            FunnelSource.id,
+            FunnelSource.source_type,
+            FunnelSource.name,
+            FunnelSource.created_at,
+            FunnelSource.last_success_at,
+        )
+        .where(FunnelSource.is_active.is_(True))
+        .order_by(FunnelSource.id)
+    )
+    return [tuple(row) for row in rows.all()]  # type: ignore[misc]

@@ -19,11 +19,15 @@ source's total and updates the log's counters, and commits. A heartbeat also ren
 between pages (a page may wait out a long Retry-After). A crash resumes from the last
 committed page; ingestion is idempotent, so overlap never duplicates. An exception out of
 ``pages()`` ends the run ``partial`` (some pages landed) or ``failed``, reason in the log.
+A run stops ``partial`` once it has committed ``SYNC_MAX_PAGES_PER_RUN`` pages and the
+connector offers another; the cursor of the committed pages is kept, so the next run
+continues there.
 
 Counters are per record read: ``leads_processed`` = records read; ``leads_created`` =
 records that brought a lead new to the database; ``leads_updated`` = records that added
 an event to (or changed an event status of) a known lead; ``leads_skipped`` = records
-that could not be mapped; the rest changed nothing. ``errors_count`` = errors that ended
+that could not be mapped or whose person was erased on request (reason ``erased``); the
+rest changed nothing. ``errors_count`` = errors that ended
 the run plus records whose mapping raised something other than ``SkipRecord``.
 
 ``dry_run`` takes no lease and writes nothing, not even a log row (``sync_log_id`` is
@@ -52,6 +56,7 @@ from signup_sync.db.types import utcnow
 from signup_sync.events.records import EventRecord
 from signup_sync.events.service import ingest
 from signup_sync.logs import get_logger
+from signup_sync.metrics import observe_sync
 from signup_sync.settings import Settings
 from signup_sync.sources.base import Connector, Page, RetryPolicy, SourceConfig, SourceContext
 from signup_sync.sources.errors import FatalSourceError, SkipRecord
@@ -73,6 +78,8 @@ from signup_sync.sync.tally import Secrets, Tally, clean_message, describe
 log = get_logger("signup_sync.sync")
 
 PAGE_ATTEMPTS = 3
+# SYNC_MAX_PAGES_PER_RUN when the caller passes no settings.
+DEFAULT_MAX_PAGES = 10_000
 # A dry run remembers this many new people across pages (beyond, they may count twice).
 DRY_RUN_MEMORY = 100_000
 
@@ -164,11 +171,7 @@ async def _commit_page(
             if attempt == PAGE_ATTEMPTS:
                 raise
             continue
-        page_tally.created += counted.created
-        page_tally.updated += counted.updated
-        page_tally.events_stored += counted.events_stored
-        page_tally.events_changed += counted.events_changed
-        page_tally.recovered += counted.recovered
+        page_tally.absorb(counted)
         return
 
 
@@ -232,6 +235,7 @@ async def execute(
 ) -> SourceSyncResult:
     """Read every page of a started run, commit each, close the log, release the lease."""
     ttl, max_messages = limits(settings)
+    max_pages = settings.sync_max_pages_per_run if settings else DEFAULT_MAX_PAGES
     tally = Tally(max_messages=max_messages)
     clock = time.monotonic()
     secrets: Secrets | None = None
@@ -270,6 +274,17 @@ async def execute(
         connector = connector_cls(ctx)
         pages = connector.pages()
         async for page in pages:
+            if tally.pages >= max_pages:
+                # The page just read is not committed: the stored cursor is the last
+                # committed page's, so the next run reads this page again and goes on.
+                status = "partial"
+                tally.error(
+                    f"page limit reached: stopped after {max_pages} pages "
+                    "(SYNC_MAX_PAGES_PER_RUN); the next run continues from the last "
+                    "committed page",
+                    stops=True,
+                )
+                break
             page_tally = Tally(max_messages=max_messages, pages=1, processed=len(page.records))
             events, owners = _map_page(connector, page, run.source_id, page_tally, tally.pages + 1)
             if run.options.dry_run:
@@ -330,6 +345,8 @@ async def _finish(
             # Only the lease holder may touch the source: a run that lost it leaves it alone.
             if await lease.release(session, run.source_id, owner=run.owner):
                 await repo.finish_source(session, run.source_id, at=completed, status=status)
+    if not run.options.dry_run:
+        observe_sync(run.source_type, status, duration, tally.processed)
     log.info(
         "sync_finished",
         source_id=run.source_id,

@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from signup_sync.events.service import IngestOutcome
-from signup_sync.logs import mask_emails
+from signup_sync.logs import mask_personal
 from signup_sync.sources.errors import FatalSourceError
 
 MAX_MESSAGE_CHARS = 500
 MAX_SKIP_REASONS = 50
+# The skip reason of a record whose person was erased on request (POST /privacy/erase).
+ERASED = "erased"
 
 
 class MissingSecret(FatalSourceError, KeyError):
@@ -50,11 +52,11 @@ class Secrets(Mapping[str, str]):
 
 
 def clean_message(text: str, secrets: Secrets | None = None) -> str:
-    """One line, emails masked, any secret value this run resolved blanked, length capped."""
+    """One line, emails and phones masked, secrets this run resolved blanked, length capped."""
     for value in secrets.resolved if secrets else ():
         if len(value) >= 4:
             text = text.replace(value, "[redacted]")
-    text = mask_emails(" ".join(text.split()))
+    text = mask_personal(" ".join(text.split()))
     return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"
 
 
@@ -106,7 +108,12 @@ class Tally:
         created: set[int] = set()
         touched: set[int] = set()
         stored: set[int] = set()
+        erased: set[int] = set()
         for outcome, record in zip(outcomes, owners, strict=True):
+            if outcome.status == "erased":
+                # The person was erased on request: nothing written, the record is skipped.
+                erased.add(record)
+                continue
             if outcome.lead_created:
                 created.add(record)
             if outcome.status == "accepted":
@@ -119,6 +126,19 @@ class Tally:
         self.created += len(created)
         self.updated += len(touched - created)
         self.recovered += len(stored)
+        for _ in erased:
+            self.skip(ERASED)
+
+    def absorb(self, other: Tally) -> None:
+        """Add another tally's per-record counters to this one, in place."""
+        self.created += other.created
+        self.updated += other.updated
+        self.events_stored += other.events_stored
+        self.events_changed += other.events_changed
+        self.recovered += other.recovered
+        for reason, count in other.skip_reasons.items():
+            self.skipped += count
+            self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + count
 
     def merged(self, other: Tally) -> Tally:
         out = Tally(max_messages=self.max_messages)

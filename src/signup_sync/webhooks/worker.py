@@ -26,7 +26,7 @@ import httpx
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from signup_sync import sources
+from signup_sync import metrics, sources
 from signup_sync.db.session import run_in_transaction, unit_of_work
 from signup_sync.db.types import utcnow
 from signup_sync.events.service import ingest
@@ -144,7 +144,7 @@ async def _settle_failed(
     return str(values["status"])
 
 
-async def process_claim(
+async def _process_claim_inner(
     factory: Factory,
     claim: repo.Claimed,
     options: WorkerOptions,
@@ -177,6 +177,20 @@ async def process_claim(
         return status
     log.info("webhook_processed", delivery_id=claim.id, stored=result.get("stored"))
     return "done"
+
+
+async def process_claim(
+    factory: Factory,
+    claim: repo.Claimed,
+    options: WorkerOptions,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    retry: RetryPolicy | None = None,
+) -> str:
+    """Process one claimed delivery; count its outcome for /metrics."""
+    status = await _process_claim_inner(factory, claim, options, transport=transport, retry=retry)
+    metrics.WEBHOOK_DELIVERIES.labels(claim.source_type, f"processed_{status}").inc()
+    return status
 
 
 async def process_due(
