@@ -50,7 +50,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_recycle=1800,
         connect_args={
             "timeout": settings.db_timeout_seconds,
-            "command_timeout": max(settings.db_timeout_seconds * 6, 30),
+            # Bounds every statement, the pool's pre-ping included: a database that stops
+            # answering on an open connection (a partition, a hung proxy) costs a request
+            # at most this long, then a 503. 30 s by default; DB_TIMEOUT_SECONDS scales it.
+            "command_timeout": settings.db_timeout_seconds * 6,
             "server_settings": {"application_name": "signup-sync"},
         },
     )
