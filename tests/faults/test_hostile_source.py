@@ -8,9 +8,12 @@ the broken page writes nothing, so the database holds exactly what a 50-attendee
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -19,16 +22,19 @@ from signup_sync.db.session import create_session_factory
 from signup_sync.sources.base import RetryPolicy
 from signup_sync.sync.runner import run_sync
 from signup_sync.sync.schemas import SourceSyncResult
+from tests.conftest import TOKEN as SERVICE_TOKEN
 from tests.conftest import truncate_all
 from tests.fakes.eventbrite import TOKEN, FakeEventbrite, Switch, serve
 from tests.faults.support import (
     TOKEN_ENV,
     add_eventbrite_source,
     count,
+    eventbrite_config,
     silent_server,
     snapshot,
     sync_logs,
 )
+from tests.server import run_server
 
 Factory = async_sessionmaker[AsyncSession]
 ATTEMPTS = 3
@@ -120,3 +126,54 @@ async def test_a_server_that_accepts_and_never_answers_times_out_per_request(
     assert await count(engine, FunnelEvent) == 0
     [log] = await sync_logs(engine)
     assert log.status == "failed" and "ReadTimeout" in log.error_messages[-1]
+
+
+async def test_the_service_stays_responsive_while_its_sync_hangs_on_a_silent_source(
+    database_url: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    env = {
+        "SOURCE_TIMEOUT_SECONDS": "1",
+        "SOURCE_RETRY_ATTEMPTS": "2",
+        TOKEN_ENV: TOKEN,
+        "LOG_LEVEL": "warning",
+    }
+    headers = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+    with silent_server() as base_url, run_server(database_url, tmp_path, extra_env=env) as server:
+        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=10) as http:
+            added = await http.post(
+                "/sources",
+                json={
+                    "source_type": "eventbrite",
+                    "name": "Silent",
+                    "config": eventbrite_config(base_url),
+                },
+            )
+            assert added.status_code == 201, added.text
+            started = await http.post("/sync/eventbrite", json={"wait": False})
+            assert started.status_code == 202, started.text
+
+            async def running() -> bool:
+                status = (await http.get("/sync/status/eventbrite")).json()
+                return bool(status["sources"][0]["is_running"])
+
+            # Health, reads and writes all answer while the sync waits on the source.
+            answered = 0
+            while await running():
+                assert (await http.get("/health")).status_code == 200
+                r = await http.post(
+                    "/funnel/event",
+                    json={
+                        "email": f"during-{answered}@example.com",
+                        "source_type": "manual",
+                        "event_type": "lead_captured",
+                    },
+                )
+                assert r.status_code == 201, r.text
+                answered += 1
+                await asyncio.sleep(0.1)
+            status = (await http.get("/sync/status/eventbrite")).json()
+    assert answered > 0
+    [log] = status["sources"][0]["recent_logs"]
+    assert log["status"] == "failed"
+    assert log["error_messages"][-1].endswith("page 1: ReadTimeout")
+    assert await count(engine, FunnelEvent) == answered
