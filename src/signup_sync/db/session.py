@@ -45,7 +45,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_timeout=settings.db_timeout_seconds,
+        # Waiting for a pooled connection is waiting for other requests' statements (each
+        # bounded by command_timeout below): a burst of clients queues instead of getting
+        # 503s, while a dead database still fails fast at connect (DB_TIMEOUT_SECONDS).
+        pool_timeout=settings.db_timeout_seconds * 6,
         pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={
