@@ -52,6 +52,12 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used (``/proc/<pid>/stat`` fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class SyncLoop:
     """Runs ``POST /sync/eventbrite`` (force, wait) back to back in a thread until stopped."""
 
@@ -135,8 +141,11 @@ def soak(
         time.sleep(1)
         rss_warm = rss_kib(pid)
 
+        cpu_before, wall_before = cpu_seconds(pid), time.monotonic()
         with SyncLoop(server.url) as syncs:
             main = run_load(server.url, duration, connections, "soak", workdir / "soak.json")
+        cpu = cpu_seconds(pid) - cpu_before
+        wall = time.monotonic() - wall_before
         time.sleep(1)
         rss_after = rss_kib(pid)
         logs = server.logs()
@@ -159,6 +168,10 @@ def soak(
         "acked_missing": len(missing),
         "stored_more_than_once": len(doubled),
         "examples_missing": missing[:5],
+        "server_cpu_seconds": round(cpu, 1),
+        "server_cpu_share": round(cpu / wall, 2),  # of one core, over the soak
+        "server_cpu_ms_per_request": round(1000 * cpu / max(1, main["requests"]), 1),
+        "machine_load_average": os.getloadavg()[0],
         "rss_kib_after_warmup": rss_warm,
         "rss_kib_after_run": rss_after,
         "rss_change": round(rss_after / rss_warm - 1, 4),
