@@ -41,8 +41,12 @@ def run_server(
     """Start `signup-sync serve` against ``database_url`` and wait until /health answers."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ENGARDE_", "SIGNUP_SYNC_"))}
+    # This checkout's sources first, whatever the cwd (a relative PYTHONPATH would not follow
+    # the subprocess into tmp_path and an installed copy of the package would answer instead).
+    src = str(Path(__file__).resolve().parents[1] / "src")
     env.update(
         {
+            "PYTHONPATH": os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p),
             "ENGARDE_DATABASE_URL": database_url,
             "SIGNUP_SYNC_SERVICE_TOKEN": TOKEN,
             "AUTO_MIGRATE": "false",

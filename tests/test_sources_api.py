@@ -167,3 +167,21 @@ async def test_ids_beyond_bigint_are_422(client: httpx.AsyncClient) -> None:
     r = await client.get("/sources/883867726471718330433536")
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "source_id"
+
+
+async def test_a_name_postgresql_cannot_store_is_a_422_not_a_500(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await client.post("/sources", json={"source_type": "manual", "name": "Lists"})
+    assert created.status_code == 201, created.text
+    source_id = created.json()["id"]
+    for raw in ('"Z\\u0000"', '"Z\\ud8a6r"'):
+        body = f'{{"name": {raw}}}'
+        headers = {"Content-Type": "application/json"}
+        patched = await client.patch(f"/sources/{source_id}", content=body, headers=headers)
+        assert patched.status_code == 422, patched.text
+        assert patched.json()["errors"][0]["field"] == "name"
+        posted = await client.post(
+            "/sources", content=f'{{"source_type": "manual", "name": {raw}}}', headers=headers
+        )
+        assert posted.status_code == 422 and posted.json()["errors"][0]["field"] == "name"

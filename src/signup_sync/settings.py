@@ -165,6 +165,23 @@ class Settings(BaseSettings):
     ingest_rate_limit_burst: int = Field(
         default=50, ge=1, le=1_000_000, validation_alias="INGEST_RATE_LIMIT_BURST"
     )
+    source_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        validation_alias="SOURCE_TIMEOUT_SECONDS",
+        description="a source API call that sends nothing for this long is retried",
+    )
+    source_retry_attempts: int = Field(
+        default=5, ge=1, le=50, validation_alias="SOURCE_RETRY_ATTEMPTS"
+    )
+    source_retry_max_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=86400,
+        validation_alias="SOURCE_RETRY_MAX_SECONDS",
+        description="one source call gives up after this long, retries included",
+    )
 
     @field_validator("database_url", mode="before")
     @classmethod

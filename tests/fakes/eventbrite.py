@@ -15,11 +15,15 @@ explicit ``update()`` overrides, so a fake with 100,000 attendees costs no memor
 
 Faults are queued with ``inject(kind, page=n)``: ``429`` (HIT_RATE_LIMIT + Retry-After),
 ``429_bare`` (no header), ``500``, ``bad_json``, ``malformed`` (valid JSON, wrong shape),
-``loop`` (hands back the continuation it was given).
+``loop`` (hands back the continuation it was given), and for fault-injection tests
+``hang`` (never answers; returns only when the client gives up), ``redirect_loop`` (302 to
+itself), ``huge`` (a 10 MB page), ``bad_utf8`` (a page whose bytes are not UTF-8).
+``page_delay_seconds`` slows every attendee page, so a test can kill a sync mid-run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import random
 import threading
@@ -51,7 +55,19 @@ FIRST_NAMES = ("Ana", "Ben", "Chloe", "David", "Emma", "Farid", "Grace", "Hugo")
 LAST_NAMES = ("Smith", "Jones", "Garcia", "Brown", "Taylor", "Wilson", "Martin", "Lee")
 FIRST_NAMES_INTL = ("Zoë", "José", "Łukasz", "Søren", "Anaïs", "美咲")
 LAST_NAMES_INTL = ("Müller", "Núñez", "Öztürk", "Dvořák", "O'Brien-Ñandú", "山田")
-FAULT_KINDS = {"429", "429_bare", "500", "bad_json", "malformed", "loop"}
+FAULT_KINDS = {
+    "429",
+    "429_bare",
+    "500",
+    "bad_json",
+    "malformed",
+    "loop",
+    "hang",
+    "redirect_loop",
+    "huge",
+    "bad_utf8",
+}
+HUGE_PAGE_BYTES = 10 * 1024 * 1024
 
 
 def fmt(value: datetime) -> str:
@@ -105,6 +121,8 @@ class FakeEventbrite:
     )
     token_generation: int = 0
     phones: bool = False
+    # Seconds every attendee page waits before answering (0: none).
+    page_delay_seconds: float = 0.0
     _calls: deque[float] = field(default_factory=deque)
 
     # --- data -------------------------------------------------------------------------------
@@ -346,7 +364,11 @@ class FakeEventbrite:
                 return error(400, "BAD_CONTINUATION_TOKEN", "The continuation token is invalid.")
             start, page = int(state["i"]), int(state["p"])
 
+        if self.page_delay_seconds > 0:
+            await asyncio.sleep(self.page_delay_seconds)
         fault = self._take_fault(page, request.url.path)
+        if fault in ("hang", "redirect_loop", "huge", "bad_utf8"):
+            return await self._hostile(fault, request)
         if fault == "429":
             return error(
                 429, "HIT_RATE_LIMIT", "Hourly rate limit reached.", **{"Retry-After": "2"}
@@ -381,6 +403,22 @@ class FakeEventbrite:
             if fault == "loop" and q.get("continuation"):
                 pagination["continuation"] = q["continuation"]
         return ok({"pagination": pagination, "attendees": found})
+
+    async def _hostile(self, fault: str, request: Request) -> Response:
+        if fault == "hang":
+            # Accept the request and never answer; end only once the client has gone.
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            return Response(b"", 504)
+        if fault == "redirect_loop":
+            return Response(b"", 302, {"Location": str(request.url)})
+        if fault == "huge":
+            padding = "x" * HUGE_PAGE_BYTES
+            body = {"pagination": {"has_more_items": False}, "attendees": [], "padding": padding}
+            return ok(body)
+        # Structurally a page, but one name holds bytes that are not UTF-8.
+        raw = orjson.dumps({"pagination": {"has_more_items": False}, "attendees": [{"id": "@"}]})
+        return Response(raw.replace(b'"@"', b'"\xff\xfe\xfd"'), 200, media_type="application/json")
 
     async def get_attendee(self, request: Request) -> Response:
         if (denied := self._gate(request)) is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg.exceptions
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -94,6 +95,39 @@ async def _database_down(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# What a lost connection looks like from below SQLAlchemy: asyncpg's connection errors
+# (SQLSTATE class 08, "connection is closed", server shutting down) and socket errors.
+_LOST_CONNECTION: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    OSError,
+    TimeoutError,
+)
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """Whether a DBAPIError means the database went away (not a bad statement)."""
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    seen: BaseException | None = exc
+    for _ in range(10):  # the cause chain: SQLAlchemy's error -> adapted error -> asyncpg's
+        if seen is None:
+            return False
+        if isinstance(seen, _LOST_CONNECTION):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    return False
+
+
+async def _dbapi(request: Request, exc: Exception) -> JSONResponse:
+    # A connection that died mid-statement or mid-commit surfaces as a plain DBAPIError.
+    if lost_connection(exc):
+        return await _database_down(request, exc)
+    raise exc
+
+
 DATABASE_DOWN: tuple[type[Exception], ...] = (
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
@@ -111,3 +145,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http)
     for exc_type in DATABASE_DOWN:
         app.add_exception_handler(exc_type, _database_down)
+    app.add_exception_handler(sqlalchemy.exc.DBAPIError, _dbapi)

@@ -64,12 +64,18 @@ def _postgres_engine(settings: Settings) -> AsyncEngine:
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_timeout=settings.db_timeout_seconds,
+        # Waiting for a pooled connection is waiting for other requests' statements (each
+        # bounded by command_timeout below): a burst of clients queues instead of getting
+        # 503s, while a dead database still fails fast at connect (DB_TIMEOUT_SECONDS).
+        pool_timeout=settings.db_timeout_seconds * 6,
         pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={
             "timeout": settings.db_timeout_seconds,
-            "command_timeout": max(settings.db_timeout_seconds * 6, 30),
+            # Bounds every statement, the pool's pre-ping included: a database that stops
+            # answering on an open connection (a partition, a hung proxy) costs a request
+            # at most this long, then a 503. 30 s by default; DB_TIMEOUT_SECONDS scales it.
+            "command_timeout": settings.db_timeout_seconds * 6,
             "server_settings": {"application_name": "signup-sync"},
         },
     )

@@ -29,7 +29,9 @@ from signup_sync.sources.errors import FatalSourceError, RetriableSourceError
 
 log = get_logger("signup_sync.sources.http")
 
-MAX_RESPONSE_BYTES = 20 * 1024 * 1024
+# The largest page a connector asks for (EasyAppointments, 1,000 appointments) is ~2 MB;
+# past this a page is hostile or broken, and reading on would only grow memory.
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -93,6 +95,17 @@ def classify(response: httpx.Response, what: str) -> None:
     if status in (401, 403):
         raise FatalSourceError(f"{what}: not authorised ({status}); check the source's credentials")
     raise FatalSourceError(f"{what}: HTTP {status}")
+
+
+def _why(body: bytes, exc: orjson.JSONDecodeError) -> str:
+    """Why a body is not JSON, without quoting it (it may hold personal data)."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"not valid UTF-8 at byte {bad.start}"
+    if not body.strip():
+        return "empty body"
+    return f"not valid JSON at byte {exc.pos} of {len(body)}"
 
 
 class SourceHttp:
@@ -208,6 +221,8 @@ class SourceHttp:
                 _, body = await self._once("GET", url, what, **kwargs)
                 try:
                     return orjson.loads(body)
-                except orjson.JSONDecodeError:
-                    raise RetriableSourceError(f"{what}: malformed page (not valid JSON)") from None
+                except orjson.JSONDecodeError as exc:
+                    raise RetriableSourceError(
+                        f"{what}: malformed page ({_why(body, exc)})"
+                    ) from None
         raise AssertionError("unreachable")

@@ -71,6 +71,7 @@ from signup_sync.sync.start import (
     SyncAlreadyRunning,
     abandon,
     limits,
+    retry_policy,
     start_sync,
 )
 from signup_sync.sync.tally import Secrets, Tally, clean_message, describe
@@ -267,7 +268,7 @@ async def execute(
             since=run.options.since,
             until=run.options.until,
             force=run.options.force,
-            retry=retry or RetryPolicy(),
+            retry=retry or retry_policy(settings),
             transport=transport,
             upload=upload,
         )

@@ -13,6 +13,7 @@ from signup_sync.db.types import utcnow
 from signup_sync.errors import Conflict, InvalidInput, NotFound
 from signup_sync.logs import get_logger
 from signup_sync.settings import Settings
+from signup_sync.sources.base import RetryPolicy
 from signup_sync.sync import lease
 from signup_sync.sync import repository as repo
 from signup_sync.sync.schemas import SyncOptions
@@ -54,6 +55,17 @@ class StartedSync:
     owner: str
     started_at: datetime
     log_id: int | None = None
+
+
+def retry_policy(settings: Settings | None) -> RetryPolicy:
+    """The source-call retry policy the environment asks for (defaults without settings)."""
+    if settings is None:
+        return RetryPolicy()
+    return RetryPolicy(
+        attempts=settings.source_retry_attempts,
+        max_total_seconds=settings.source_retry_max_seconds,
+        timeout_seconds=settings.source_timeout_seconds,
+    )
 
 
 def limits(settings: Settings | None) -> tuple[float, int]:
