@@ -14,6 +14,7 @@ from signup_sync import SERVICE_NAME, __version__
 from signup_sync.api import analytics, dashboard, exports, funnel, imports, leads, meta
 from signup_sync.api import sources as sources_api
 from signup_sync.api import sync as sync_api
+from signup_sync.api import tracking as tracking_api
 from signup_sync.api.errors import install_error_handlers
 from signup_sync.api.middleware import RequestContextMiddleware
 from signup_sync.api.openapi import install_openapi
@@ -22,6 +23,7 @@ from signup_sync.db.session import create_engine, create_session_factory
 from signup_sync.logs import configure_logging, get_logger
 from signup_sync.settings import Settings, load_settings
 from signup_sync.sync.lifecycle import sync_services
+from signup_sync.tracking.config import tracking_config
 
 log = get_logger("signup_sync.app")
 
@@ -83,8 +85,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.tokens = [t.encode() for t in tokens]
+    app.state.tracking = tracking_config(settings.segment_write_keys, settings.segment_event_map)
     install_error_handlers(app)
     install_openapi(app)
+    tracking_api.install_tracking_docs(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -103,4 +107,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(dashboard.router)
     app.include_router(sources_api.router)
     app.include_router(sync_api.router)
+    app.include_router(tracking_api.router)
+    app.include_router(tracking_api.stats_router)
     return app

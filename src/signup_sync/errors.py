@@ -24,6 +24,9 @@ class DomainError(Exception):
         body.update(self.extra)
         return body
 
+    def headers(self) -> dict[str, str] | None:
+        return None
+
 
 class InvalidInput(DomainError):
     status_code = 422
@@ -48,6 +51,10 @@ class PayloadTooLarge(DomainError):
 class Unauthorized(DomainError):
     status_code = 401
     code = "unauthorized"
+    scheme = "Bearer"
+
+    def headers(self) -> dict[str, str] | None:
+        return {"WWW-Authenticate": self.scheme}
 
 
 class ServiceUnavailable(DomainError):

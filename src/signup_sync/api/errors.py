@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from signup_sync.errors import DomainError, Unauthorized
+from signup_sync.errors import DomainError
 from signup_sync.logs import get_logger
 
 log = get_logger("signup_sync.api")
@@ -54,8 +54,7 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
 
 async def _domain(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
-    return JSONResponse(status_code=exc.status_code, content=exc.body(), headers=headers)
+    return JSONResponse(status_code=exc.status_code, content=exc.body(), headers=exc.headers())
 
 
 def _allowed_methods(request: Request) -> list[str]:
