@@ -245,6 +245,12 @@ def _names(traits: dict[str, Any]) -> dict[str, str | None]:
     }
 
 
+def names_of(payload: dict[str, Any]) -> dict[str, str]:
+    """Name and company traits of a message (what an identify adds to the lead)."""
+    names = _names(traits_of(payload))
+    return {k: v for k in ("first_name", "last_name", "company") if (v := names[k])}
+
+
 def _metadata(payload: dict[str, Any], message_id: str) -> dict[str, Any]:
     segment = {
         "type": payload.get("type"),

@@ -26,7 +26,7 @@ from signup_sync.events.service import ingest
 from signup_sync.tracking import repository
 from signup_sync.tracking.config import WriteKey
 from signup_sync.tracking.identity import IdentityGraph, Key
-from signup_sync.tracking.messages import Parsed, to_record
+from signup_sync.tracking.messages import Parsed, names_of, to_record
 from signup_sync.tracking.schemas import (
     MessageProblem,
     TrackingOut,
@@ -144,6 +144,7 @@ async def receive(
                 plan.waiting.append((message, row))
 
     attached = await _attach_pending(session, graph, plan)
+    _add_identified_names(graph, new, plan.touches)
     outcomes = await ingest(session, [t.record for t in plan.touches])
     done: list[tuple[int, int, int]] = []
     for touch, outcome in zip(plan.touches, outcomes, strict=True):
@@ -176,6 +177,21 @@ async def receive(
             if m.bad_email
         ],
     )
+
+
+def _add_identified_names(graph: IdentityGraph, new: list[Parsed], touches: list[_Touch]) -> None:
+    """An identify's name and company fill the blanks of its person's touches in the request
+    (a lead takes names only through events: see the lead upsert rules)."""
+    names: dict[str, dict[str, str]] = {}
+    for message in new:
+        if message.type == "identify":
+            email = graph.resolve(message.anonymous_id, message.user_id)
+            if email:
+                names.setdefault(email, {}).update(names_of(message.payload))
+    for touch in touches:
+        for name, value in names.get(touch.record.email or "", {}).items():
+            if getattr(touch.record, name) is None:
+                setattr(touch.record, name, value)
 
 
 async def _attach_pending(session: AsyncSession, graph: IdentityGraph, plan: _Plan) -> int:
