@@ -44,6 +44,14 @@ class _Touch:
     row: dict[str, Any] | None = None
     stored_id: int | None = None
 
+    @property
+    def order(self) -> tuple[int, int]:
+        """Earlier requests' touches first, then this one's in message order: ``ingest``
+        breaks equal times by input order, and clients send times to the millisecond."""
+        if self.stored_id is not None:
+            return (0, self.stored_id)
+        return (1, self.row["index"] if self.row else 0)
+
 
 @dataclass(slots=True)
 class _Plan:
@@ -86,6 +94,7 @@ def _row(message: Parsed, key: WriteKey, received_at: datetime) -> dict[str, Any
         "received_at": received_at,
         "payload": message.payload,
         "created_at": received_at,
+        "index": message.index,  # not a column: orders the request's touches
     }
 
 
@@ -145,6 +154,7 @@ async def receive(
 
     attached = await _attach_pending(session, graph, plan)
     _add_identified_names(graph, new, plan.touches)
+    plan.touches.sort(key=lambda t: t.order)
     outcomes = await ingest(session, [t.record for t in plan.touches])
     done: list[tuple[int, int, int]] = []
     for touch, outcome in zip(plan.touches, outcomes, strict=True):
@@ -154,7 +164,9 @@ async def receive(
             )
         elif touch.stored_id is not None:
             done.append((touch.stored_id, outcome.lead_id, outcome.event_id))
-    await repository.insert_messages(session, plan.rows)
+    await repository.insert_messages(
+        session, [{k: v for k, v in row.items() if k != "index"} for row in plan.rows]
+    )
     await repository.mark_touchpoints(session, done)
     await repository.save_identities(session, graph, received_at)
 
