@@ -188,7 +188,6 @@ async def test_a_wrong_write_key_is_reported_to_the_client_not_retried(
         client.shutdown()
     assert [getattr(e, "status", None) for e in errors] == [401]
     assert "Unknown write key" in str(errors[0])
-    r = httpx.get(
-        f"{service.url}/tracking/stats", headers={"Authorization": f"Bearer {service.token}"}
-    )
+    async with httpx.AsyncClient(base_url=service.url) as http:
+        r = await http.get("/tracking/stats", headers={"Authorization": f"Bearer {service.token}"})
     assert r.json()["messages"] == 0
