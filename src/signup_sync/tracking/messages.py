@@ -185,7 +185,12 @@ def parse_message(
     if not (anonymous_id or user_id):
         raise MessageRejected("userId", "every message needs a userId or an anonymousId")
     sent_at = model.sentAt or batch_sent_at
-    occurred_at = corrected_time(model.timestamp or model.originalTimestamp, sent_at, received_at)
+    try:
+        occurred_at = corrected_time(
+            model.timestamp or model.originalTimestamp, sent_at, received_at
+        )
+    except OverflowError:  # e.g. sentAt in the year 8000 pushes the result before year 1
+        occurred_at = datetime.min.replace(tzinfo=UTC)
     if occurred_at < EARLIEST or occurred_at > received_at + MAX_FUTURE:
         raise MessageRejected(
             "timestamp", "after clock-skew correction it is before 2000 or more than a day ahead"
