@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 from datetime import UTC, datetime
@@ -340,3 +341,17 @@ async def test_unmapped_names_are_stored_and_counted_and_keys_carry_a_source_typ
     }
     assert list(stats["by_write_key"].values()) == [4]
     assert REFERRAL_KEY not in str(stats)
+
+
+async def test_the_same_batch_twice_at_once_is_stored_once(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    who = {"userId": "u-7", "context": {"traits": {"email": "race@example.com"}}}
+    body = {"batch": [track(f"race-{i}", "Signed Up", **who) for i in range(5)]}
+    first, second = await asyncio.gather(
+        send(client, "/v1/batch", body), send(client, "/v1/batch", body)
+    )
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert sorted([first.json()["accepted"], second.json()["accepted"]]) == [0, 5]
+    assert await count(engine, TrackingMessage) == 5
+    assert await count(engine, FunnelEvent) == 5
