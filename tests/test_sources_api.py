@@ -167,3 +167,13 @@ async def test_ids_beyond_bigint_are_422(client: httpx.AsyncClient) -> None:
     r = await client.get("/sources/883867726471718330433536")
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "source_id"
+
+
+async def test_a_source_name_with_nul_is_422_not_a_database_error(client) -> None:
+    body = {"source_type": "zoom", "name": "z\u0000", "config": {"webinar_ids": ["1"]}}
+    r = await client.post("/sources", json=body)
+    assert r.status_code == 422
+    assert "NUL" in r.text
+    created = await client.post("/sources", json={**body, "name": "z1"})
+    r = await client.patch(f"/sources/{created.json()['id']}", json={"name": "Zr\n\u0000"})
+    assert r.status_code == 422

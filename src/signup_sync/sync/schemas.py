@@ -22,7 +22,16 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 UtcTime = Annotated[IsoDateTime | None, AfterValidator(_utc)]
-SourceName = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL: refuse it here instead of failing at the write (a 500).
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (\\u0000) characters")
+    return value
+
+
+SourceName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_nul)]
 Schedule = Annotated[
     str | None,
     Field(
