@@ -15,6 +15,7 @@ from signup_sync.api import analytics, dashboard, exports, funnel, imports, lead
 from signup_sync.api import metrics as metrics_api
 from signup_sync.api import sources as sources_api
 from signup_sync.api import sync as sync_api
+from signup_sync.api import tracking as tracking_api
 from signup_sync.api import webhooks as webhooks_api
 from signup_sync.api.errors import install_error_handlers
 from signup_sync.api.middleware import RequestContextMiddleware
@@ -25,6 +26,7 @@ from signup_sync.db.session import create_engine, create_session_factory
 from signup_sync.logs import configure_logging, get_logger
 from signup_sync.settings import Settings, load_settings
 from signup_sync.sync.lifecycle import sync_services
+from signup_sync.tracking.config import tracking_config
 from signup_sync.webhooks.worker import WebhookWorker, WorkerOptions
 
 log = get_logger("signup_sync.app")
@@ -103,8 +105,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ingest_limiter = make_limiter(
         settings.ingest_rate_limit_per_second, settings.ingest_rate_limit_burst
     )
+    app.state.tracking = tracking_config(settings.segment_write_keys, settings.segment_event_map)
     install_error_handlers(app)
     install_openapi(app)
+    tracking_api.install_tracking_docs(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -127,4 +131,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_api.router)
     app.include_router(privacy.router)
     app.include_router(metrics_api.router)
+    app.include_router(tracking_api.router)
+    app.include_router(tracking_api.stats_router)
     return app

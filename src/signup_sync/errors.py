@@ -52,6 +52,10 @@ class PayloadTooLarge(DomainError):
 class Unauthorized(DomainError):
     status_code = 401
     code = "unauthorized"
+    scheme = "Bearer"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": self.scheme}
 
 
 class ServiceUnavailable(DomainError):

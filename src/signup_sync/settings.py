@@ -182,13 +182,26 @@ class Settings(BaseSettings):
         validation_alias="SOURCE_RETRY_MAX_SECONDS",
         description="one source call gives up after this long, retries included",
     )
+    segment_write_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias="SEGMENT_WRITE_KEYS",
+        description="write keys of the /v1 tracking API: KEY or KEY=source_type, comma-separated",
+    )
+    segment_event_map: str = Field(
+        default="",
+        validation_alias="SEGMENT_EVENT_MAP",
+        description='JSON object of track names to event types, e.g. {"Demo Booked": '
+        '"appointment_booked"}; merged over the defaults, null unmaps a name',
+    )
 
     @field_validator("database_url", mode="before")
     @classmethod
     def _database_url(cls, value: Any) -> str:
         return normalise_database_url(value if isinstance(value, str) else None)
 
-    @field_validator("service_tokens", "metrics_tokens", "cors_origins", mode="before")
+    @field_validator(
+        "service_tokens", "metrics_tokens", "cors_origins", "segment_write_keys", mode="before"
+    )
     @classmethod
     def _csv(cls, value: Any) -> list[str]:
         return _split_csv(value)
@@ -208,6 +221,22 @@ class Settings(BaseSettings):
             return None
         if len(value.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters (`signup-sync token` makes one)")
+        return value
+
+    @field_validator("segment_write_keys")
+    @classmethod
+    def _write_keys(cls, value: list[str]) -> list[str]:
+        from signup_sync.tracking.config import parse_write_keys
+
+        parse_write_keys(value)  # raises ValueError naming the problem (never the key)
+        return value
+
+    @field_validator("segment_event_map")
+    @classmethod
+    def _event_map(cls, value: str) -> str:
+        from signup_sync.tracking.config import parse_event_map
+
+        parse_event_map(value)
         return value
 
     @field_validator("sync_default_schedule")

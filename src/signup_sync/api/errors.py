@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from signup_sync.errors import DomainError, Unauthorized
+from signup_sync.errors import DomainError
 from signup_sync.logs import get_logger
 
 log = get_logger("signup_sync.api")
@@ -56,8 +56,6 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
 async def _domain(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     headers = exc.headers()
-    if isinstance(exc, Unauthorized):
-        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(status_code=exc.status_code, content=exc.body(), headers=headers or None)
 
 

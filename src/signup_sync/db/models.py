@@ -293,3 +293,52 @@ class PrivacyTombstone(Base):
     kind: Mapped[str] = mapped_column(String(8))  # email | phone
     identifier_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TrackingMessage(Base):
+    """One message received by the Segment-compatible tracking API (/v1/*), kept as sent.
+
+    ``status``: touchpoint (stored as a funnel event), pending (a touch waiting for its
+    anonymous id to be identified), unmapped (a track name with no event type), recorded
+    (identify, alias, group, a page view that is no touch).
+    """
+
+    __tablename__ = "funnel_tracking_messages"
+    __table_args__ = (
+        UniqueConstraint("write_key_id", "message_id"),
+        Index(None, "status", "event_name"),
+        Index(None, "anonymous_id", "status"),
+        Index(None, "user_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    write_key_id: Mapped[str] = mapped_column(String(16))
+    message_id: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    event_name: Mapped[str | None] = mapped_column(String(255))
+    event_type: Mapped[str | None] = mapped_column(String(32))
+    source_type: Mapped[str] = mapped_column(String(32))
+    anonymous_id: Mapped[str | None] = mapped_column(String(255))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("funnel_leads.id", ondelete="SET NULL"))
+    event_id: Mapped[int | None] = mapped_column(BigId)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TrackingIdentity(Base):
+    """The identity map of the tracking API: an anonymous or user id, its email and link."""
+
+    __tablename__ = "funnel_tracking_identities"
+    __table_args__ = (UniqueConstraint("kind", "value"), Index(None, "linked_user_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(8))  # anon | user
+    value: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    linked_user_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,1 @@
+"""The Segment/RudderStack-compatible tracking API: messages, identities, touchpoints."""
