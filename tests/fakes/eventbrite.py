@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
-import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -37,12 +36,13 @@ from typing import Any
 
 import httpx
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
+
+from tests.fakes.serving import serve_app
 
 TOKEN = "eb-private-token-TEST-9f3a"
 ORGANIZATION_ID = "215487369012"
@@ -519,18 +519,5 @@ class Switch:
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
     """Serve an ASGI app over real HTTP on 127.0.0.1 (a free port); yields the v3 base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="fake-eventbrite", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("fake Eventbrite server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/v3/"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_app(app, "fake-eventbrite") as url:
+        yield f"{url}/v3/"

@@ -8,17 +8,16 @@ HTML page (a login screen) instead of the file.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.serving import serve_app
 
 
 @dataclass
@@ -57,20 +56,5 @@ def build_app(state: FileServerState) -> Starlette:
 @contextmanager
 def file_server(state: FileServerState) -> Iterator[str]:
     """Serve ``state`` on 127.0.0.1; yields the base URL."""
-    config = uvicorn.Config(
-        build_app(state), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the fake file server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_app(build_app(state), "fake-posh-file") as url:
+        yield url

@@ -11,8 +11,6 @@ import base64
 import hashlib
 import hmac
 import itertools
-import threading
-import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,11 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.serving import serve_app
 
 ACCOUNT_ID = "AbCdEfGhIjKlMnOpQrStUv"
 CLIENT_ID = "fake-client-id"
@@ -277,29 +276,8 @@ class FakeZoom:
 @contextmanager
 def serve(app: Starlette) -> Iterator[str]:
     """Run ``app`` on 127.0.0.1 on a free port in a thread; yield its base URL."""
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-        loop="asyncio",
-        http="h11",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("fake Zoom server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_app(app, "fake-zoom") as url:
+        yield url
 
 
 def signed_webhook_headers(secret: str, timestamp: str, raw_body: bytes) -> dict[str, str]:
