@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -259,18 +260,8 @@ async def _ingest_chunk(
     for i, earlier in repeats.items():
         first = outcomes[earlier]
         assert first is not None
-        outcomes[i] = IngestOutcome(
-            status="duplicate",
-            event_id=first.event_id,
-            lead_id=first.lead_id,
-            lead_created=False,
-            occurred_at=first.occurred_at,
-            created_at=first.created_at,
-            source_type=first.source_type,
-            event_type=first.event_type,
-            stage=first.stage,
-            email=first.email,
-        )
+        # A repeat inside the batch answers with the event its first occurrence stored.
+        outcomes[i] = dataclasses.replace(first, status="duplicate", lead_created=False)
     return [o for o in outcomes if o is not None]
 
 
