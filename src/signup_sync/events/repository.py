@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signup_sync.db import pg_ingest
 from signup_sync.db.bulk import existing_events_clause
 from signup_sync.db.models import FunnelEvent, Lead
 
@@ -34,6 +35,9 @@ async def find_existing(
     idempotency_keys: Sequence[str],
 ) -> list[StoredEvent]:
     """Events already stored under any of these external keys or Idempotency-Keys."""
+    if session.get_bind().dialect.name == "postgresql":
+        rows = await pg_ingest.find_existing(session, external_keys, idempotency_keys)
+        return [StoredEvent(*row) for row in rows]
     where = existing_events_clause(external_keys, idempotency_keys)
     if where is None:
         return []
