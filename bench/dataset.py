@@ -167,9 +167,9 @@ def build_chunk(spec: DatasetSpec, first: int, count: int) -> Chunk:
             row["id"] = lead_id * EVENT_SLOTS + position
             rows.append(row)
             values = event_values(row)
-            if row["metadata"] is not None:  # asyncpg's jsonb codec takes JSON text
-                values = (*values[:METADATA_AT], orjson.dumps(row["metadata"]).decode(),
-                          *values[METADATA_AT + 1 :])  # fmt: skip
+            # JSON text for asyncpg's jsonb codec; None is JSON null, as ingestion stores it.
+            values = (*values[:METADATA_AT], orjson.dumps(row["metadata"]).decode(),
+                      *values[METADATA_AT + 1 :])  # fmt: skip
             chunk.events.append(values)
         if conversion is None:
             continue

@@ -19,6 +19,7 @@ class Profile:
     sync_records: int
     sync_small: int
     sync_large: int
+    rss_runs: int
     page_size: int
     metrics_requests: int
     dataset: DatasetSpec
@@ -35,6 +36,7 @@ FULL = Profile(
     sync_records=100_000,
     sync_small=10_000,
     sync_large=1_000_000,
+    rss_runs=1,
     page_size=50,
     metrics_requests=15,
     dataset=DatasetSpec(leads=990_000, heavy_leads=10_000, extra_touches=6.6),
@@ -51,6 +53,7 @@ SMOKE = Profile(
     sync_records=300,
     sync_small=100,
     sync_large=400,
+    rss_runs=1,
     page_size=50,
     metrics_requests=2,
     dataset=DatasetSpec(leads=1_000, heavy_leads=50, extra_touches=2.0),
