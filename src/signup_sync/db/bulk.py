@@ -152,6 +152,28 @@ async def insert_events(
     return [(row[0], row[1]) for row in result.all()]
 
 
+def can_store_together(session: AsyncSession, lead_rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether ``store_email_leads_with_events`` applies: PostgreSQL, and email leads that
+    claim no phone (phone claims need their own statements, see leads.stitching)."""
+    return session.get_bind().dialect.name == "postgresql" and not any(
+        row.get("phone_e164") for row in lead_rows
+    )
+
+
+async def store_email_leads_with_events(
+    session: AsyncSession,
+    lead_rows: Sequence[dict[str, Any]],
+    event_rows: Sequence[dict[str, Any]],
+    lead_emails: Sequence[str],
+) -> tuple[dict[str, LeadRef], list[tuple[int, Any]]]:
+    """``upsert_leads("email", lead_rows)`` then ``insert_events`` in one round trip (see
+    ``can_store_together``); each event's ``lead_id`` comes from ``lead_emails[i]``'s lead."""
+    leads, inserted = await pg_ingest.upsert_email_leads_with_events(
+        session, lead_rows, event_rows, lead_emails
+    )
+    return {email: LeadRef(id=lead_id, created=new) for lead_id, email, new in leads}, inserted
+
+
 def existing_events_clause(
     external_keys: Sequence[tuple[str, str, str]], idempotency_keys: Sequence[str]
 ) -> ColumnElement[bool] | None:

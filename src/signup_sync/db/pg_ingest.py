@@ -17,13 +17,19 @@ from typing import Any, cast
 
 import orjson
 from sqlalchemy import (
+    Boolean,
     Column,
+    DateTime,
+    String,
     Table,
     and_,
     any_,
     bindparam,
+    cast as sql_cast,
     func,
+    literal,
     literal_column,
+    null,
     or_,
     select,
 )
@@ -41,19 +47,31 @@ LEAD_COLUMNS = tuple(c.name for c in LEADS.c if c.name != "id")
 EVENT_COLUMNS = tuple(c.name for c in EVENTS.c if c.name != "id")
 
 
-def _array_of(column: Column[Any]) -> Any:
+def _array_of(column: Column[Any], name: str | None = None) -> Any:
     kind = column.type
     if isinstance(kind, TypeDecorator):
         kind = kind.impl_instance
     kind = kind.dialect_impl(asyncpg_dialect())
     if column.name == "metadata":
         kind = JSONB()
-    return bindparam(column.name, type_=ARRAY(kind))
+    return bindparam(name or column.name, type_=ARRAY(kind))
 
 
 def _unnest(table: Table, names: Sequence[str]) -> Any:
     arrays = [_array_of(table.c[name]) for name in names]
     return select(func.unnest(*arrays).table_valued(*names).render_derived())
+
+
+def _lead_upsert(key: str) -> Any:
+    from signup_sync.db.bulk import LEAD_KEY_COLUMNS, _lead_upsert_set
+
+    key_column = LEADS.c[LEAD_KEY_COLUMNS[key].key]
+    stmt: Any = postgresql.insert(LEADS).from_select(
+        list(LEAD_COLUMNS), _unnest(LEADS, LEAD_COLUMNS)
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[key_column.key], set_=_lead_upsert_set(stmt.excluded)
+    ).returning(LEADS.c.id, key_column, literal_column("xmax = 0").label("created"))
 
 
 @dataclass(frozen=True)
@@ -74,15 +92,49 @@ def _sql(statement: Any) -> Compiled:
 
 @cache
 def _upsert_sql(key: str) -> Compiled:
-    from signup_sync.db.bulk import LEAD_KEY_COLUMNS, _lead_upsert_set
+    return _sql(_lead_upsert(key))
 
-    key_column = LEADS.c[LEAD_KEY_COLUMNS[key].key]
-    stmt: Any = postgresql.insert(LEADS).from_select(
-        list(LEAD_COLUMNS), _unnest(LEADS, LEAD_COLUMNS)
+
+# Event columns other than lead_id, as parameters of the combined statement (prefixed: the
+# lead rows' parameters share some column names).
+COMBINED_EVENT_COLUMNS = tuple(n for n in EVENT_COLUMNS if n != "lead_id")
+
+
+@cache
+def _combined_sql() -> Compiled:
+    """Email leads upserted and their events inserted in ONE statement (two data-modifying
+    CTEs): each event joins its lead by email; rows are numbered so ids follow input order."""
+    lead = _lead_upsert("email").cte("lead")
+    arrays = [_array_of(EVENTS.c[n], f"e_{n}") for n in COMBINED_EVENT_COLUMNS]
+    arrays.append(bindparam("e_lead_email", type_=ARRAY(postgresql.VARCHAR())))
+    rows = (
+        func.unnest(*arrays)
+        .table_valued(*COMBINED_EVENT_COLUMNS, "lead_email", with_ordinality="ord")
+        .render_derived()
     )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[key_column.key], set_=_lead_upsert_set(stmt.excluded)
-    ).returning(LEADS.c.id, key_column, literal_column("xmax = 0").label("created"))
+    source = (
+        select(lead.c.id, *[rows.c[n] for n in COMBINED_EVENT_COLUMNS])
+        .join(lead, lead.c.email == rows.c.lead_email)
+        .order_by(rows.c.ord)
+    )
+    events = (
+        postgresql.insert(EVENTS)
+        .from_select(["lead_id", *COMBINED_EVENT_COLUMNS], source)
+        .returning(EVENTS.c.id, EVENTS.c.created_at)
+        .cte("ev")
+    )
+    no_time = sql_cast(null(), DateTime(timezone=True))
+    stmt = select(
+        literal(0).label("kind"), lead.c.id, lead.c.email, lead.c.created, no_time.label("at")
+    ).union_all(
+        select(
+            literal(1),
+            events.c.id,
+            sql_cast(null(), String),
+            sql_cast(null(), Boolean),
+            events.c.created_at,
+        )
+    )
     return _sql(stmt)
 
 
@@ -134,6 +186,25 @@ async def _run(session: AsyncSession, statement: Compiled, params: dict[str, Any
 
 def _columns(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
     return {name: [row[name] for row in rows] for name in names}
+
+
+async def upsert_email_leads_with_events(
+    session: AsyncSession,
+    lead_rows: Sequence[dict[str, Any]],
+    event_rows: Sequence[dict[str, Any]],
+    lead_emails: Sequence[str],
+) -> tuple[list[tuple[int, str, bool]], list[tuple[int, Any]]]:
+    """``upsert_leads("email", ...)`` and ``insert_events`` in one round trip; ``event_rows``
+    have no ``lead_id`` yet, ``lead_emails[i]`` names the lead of ``event_rows[i]``."""
+    params: dict[str, Any] = _columns(lead_rows, LEAD_COLUMNS)
+    events = _columns(event_rows, COMBINED_EVENT_COLUMNS)
+    events["metadata"] = [orjson.dumps(value).decode() for value in events["metadata"]]
+    params.update({f"e_{name}": values for name, values in events.items()})
+    params["e_lead_email"] = list(lead_emails)
+    found = await _run(session, _combined_sql(), params)
+    leads = [(r[1], r[2], bool(r[3])) for r in found if r[0] == 0]
+    inserted = sorted((r[1], r[4]) for r in found if r[0] == 1)
+    return leads, inserted
 
 
 async def find_existing(
