@@ -42,8 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one run (CI)")
     parser.add_argument("--runs", type=int, help="runs per measure (default 3; smoke 1)")
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma list of {PARTS}")
-    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432",
-                        help="PostgreSQL server (benchmark databases are created on it)")
+    parser.add_argument(
+        "--pg",
+        default="postgresql://postgres@127.0.0.1:5432",
+        help="PostgreSQL server (benchmark databases are created on it)",
+    )
     parser.add_argument("--output", type=Path, help="default BENCHMARKS.md (smoke: bench/.out)")
     args = parser.parse_args(argv)  # fmt: skip
 
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     server = args.pg.rstrip("/")
     name = f"signup_sync_bench_{p.name}"
     urls = {
-        kind: "postgresql+asyncpg" + db.with_database(server, f"{name}_{kind}")[len("postgresql"):]
+        kind: "postgresql+asyncpg" + db.with_database(server, f"{name}_{kind}")[len("postgresql") :]
         for kind in ("ingest", "sync", "data")
     }
     if p is FULL or p.dataset == FULL.dataset:

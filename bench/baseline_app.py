@@ -20,7 +20,7 @@ from signup_sync.events.schemas import EventIn
 TABLE = "bench_baseline_events"
 INSERT = f"""INSERT INTO {TABLE} (lead_id, source_type, event_type, stage, status, occurred_at,
     external_id, utm_source, utm_medium, utm_campaign, metadata, created_at)
-    VALUES (0, $1, $2, $3, 'active', $4, $5, $6, $7, $8, $9, $10) RETURNING id"""  # noqa: S608
+    VALUES (0, $1, $2, $3, 'active', $4, $5, $6, $7, $8, $9, $10) RETURNING id"""
 
 
 def create_app() -> FastAPI:

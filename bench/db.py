@@ -69,7 +69,9 @@ async def marker(url: str) -> dict[str, Any] | None:
 async def set_marker(url: str, info: dict[str, Any]) -> None:
     conn = await asyncpg.connect(plain(url))
     try:
-        await conn.execute("CREATE TABLE IF NOT EXISTS bench_dataset (id int PRIMARY KEY, info text)")
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_dataset (id int PRIMARY KEY, info text)"
+        )
         await conn.execute(
             "INSERT INTO bench_dataset VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET info = $1",
             orjson.dumps(info).decode(),

@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 
 import uvicorn
+from tests.fakes.eventbrite import FakeEventbrite
 
 import bench  # noqa: F401 - puts this checkout (and tests/) on sys.path
-from tests.fakes.eventbrite import FakeEventbrite
 
 ORGANIZATION_ID = "215487369012"
 TOKEN = "eb-private-token-TEST-9f3a"  # noqa: S105 - the fake's fixed test token

@@ -44,7 +44,9 @@ def parse(output: str) -> WrkResult:
     seconds = _ms(done.group(2) + done.group(3)) / 1000
     percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.M))
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
-    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    socket = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
     if socket:
         errors += sum(int(n) for n in socket.groups())
     requests = int(done.group(1))

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 
 from signup_sync.analytics.repository import CohortFilter
+from signup_sync.analytics.rollup import refresh as refresh_rollups
 from signup_sync.analytics.schemas import GroupBy
 from signup_sync.api.analytics import parse_bound
 from signup_sync.api.deps import LeadId, Uow, token_matches
@@ -163,6 +164,7 @@ async def funnel_page(
         error = exc.message
         cohort, grouping = CohortFilter(), GroupBy(GROUP_BY_OPTIONS[0][0])
         form = dict.fromkeys(form, "") | {"group_by": grouping.value}
+    await uow(refresh_rollups)  # committed apart: the read below may then use them
     data = await uow.read(lambda session: dashboard(session, cohort, grouping))
     label = dict(GROUP_BY_OPTIONS)[grouping.value]
     # Links to the people behind each number: the cohort's filters plus the row's own.

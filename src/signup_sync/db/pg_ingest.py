@@ -25,13 +25,15 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
-    cast as sql_cast,
     func,
     literal,
     literal_column,
     null,
     or_,
     select,
+)
+from sqlalchemy import (
+    cast as sql_cast,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -40,6 +42,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeDecorator
 
 from signup_sync.db.models import FunnelEvent, Lead
+
+_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy's own, untyped
 
 LEADS = cast(Table, Lead.__table__)
 EVENTS = cast(Table, FunnelEvent.__table__)
@@ -51,7 +55,7 @@ def _array_of(column: Column[Any], name: str | None = None) -> Any:
     kind = column.type
     if isinstance(kind, TypeDecorator):
         kind = kind.impl_instance
-    kind = kind.dialect_impl(asyncpg_dialect())
+    kind = kind.dialect_impl(_DIALECT)
     if column.name == "metadata":
         kind = JSONB()
     return bindparam(name or column.name, type_=ARRAY(kind))
@@ -82,11 +86,9 @@ class Compiled:
 
 
 def _sql(statement: Any) -> Compiled:
-    compiled = statement.compile(dialect=asyncpg_dialect())
+    compiled = statement.compile(dialect=_DIALECT)
     names = tuple(compiled.positiontup or ())
-    constants = {
-        name: value for name, value in compiled.params.items() if value is not None
-    }
+    constants = {name: value for name, value in compiled.params.items() if value is not None}
     return Compiled(str(compiled), names, constants)
 
 
@@ -168,9 +170,18 @@ def _find_sql(by_external: bool, by_idempotency: bool) -> Compiled:
         clauses.append(e.idempotency_key == _text_array("idempotency_keys"))
     stmt = (
         select(
-            e.id, e.lead_id, e.source_type, e.event_type, e.stage, e.status, e.occurred_at,
-            e.created_at, e.external_id, e.idempotency_key, Lead.email,
-        )  # fmt: skip
+            e.id,
+            e.lead_id,
+            e.source_type,
+            e.event_type,
+            e.stage,
+            e.status,
+            e.occurred_at,
+            e.created_at,
+            e.external_id,
+            e.idempotency_key,
+            Lead.email,
+        )
         .join(Lead, Lead.id == e.lead_id)
         .where(or_(*clauses))
     )

@@ -36,8 +36,8 @@ async def find_existing(
 ) -> list[StoredEvent]:
     """Events already stored under any of these external keys or Idempotency-Keys."""
     if session.get_bind().dialect.name == "postgresql":
-        rows = await pg_ingest.find_existing(session, external_keys, idempotency_keys)
-        return [StoredEvent(*row) for row in rows]
+        found = await pg_ingest.find_existing(session, external_keys, idempotency_keys)
+        return [StoredEvent(*row) for row in found]
     where = existing_events_clause(external_keys, idempotency_keys)
     if where is None:
         return []
