@@ -60,16 +60,16 @@ _REFRESH = (
     JOIN funnel_attribution_credits a ON a.lead_id = l.id
     JOIN funnel_conversions c ON c.id = a.conversion_id
     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12""",
+    # A conversion has credit rows under every model or under none (credits per model sum
+    # to the whole; none without touchpoints): one "credited" flag serves every model.
     f"""INSERT INTO funnel_rollup_conversions (day, lead_source_type, lead_utm_campaign,
-        conversion_type, model, credited, days_to_conversion, conversions, value)
+        conversion_type, credited, days_to_conversion, conversions, value)
     SELECT d.day, l.first_touch_source_type, l.first_touch_utm_campaign, c.conversion_type,
-        m.model, EXISTS (SELECT 1 FROM funnel_attribution_credits a
-                         WHERE a.conversion_id = c.id AND a.model = m.model),
+        EXISTS (SELECT 1 FROM funnel_attribution_credits a WHERE a.conversion_id = c.id),
         c.days_to_conversion, count(*), sum(c.value)
     FROM {_DAYS} JOIN funnel_leads l ON {_IN_DAY.format(col="l.first_seen_at")}
     JOIN funnel_conversions c ON c.lead_id = l.id
-    CROSS JOIN unnest(CAST(:models AS varchar[])) AS m(model)
-    GROUP BY 1, 2, 3, 4, 5, 6, 7""",
+    GROUP BY 1, 2, 3, 4, 5, 6""",
 )
 ROLLUPS: tuple[Table, ...] = (rollup_leads, rollup_events, rollup_credits, rollup_conversions)
 
@@ -85,9 +85,8 @@ async def refresh(session: AsyncSession) -> int:
         return 0
     for table in ROLLUPS:
         await session.execute(delete(table).where(table.c.day.in_(days)))
-    params = {"days": days, "models": [m.value for m in AttributionModel]}
     for statement in _REFRESH:
-        await session.execute(text(statement), params)
+        await session.execute(text(statement), {"days": days})
     return len(days)
 
 
@@ -229,7 +228,7 @@ async def totals(
     conversion_type: str | None = None,
 ) -> Totals:
     t = rollup_conversions.c
-    clauses = [*_by_lead(rollup_conversions, cohort), t.model == model.value]
+    clauses = _by_lead(rollup_conversions, cohort)  # "credited" holds for every model
     if conversion_type is not None:
         clauses.append(t.conversion_type == conversion_type)
     query = select(
@@ -249,14 +248,9 @@ async def totals(
 
 async def median_days_to_conversion(session: AsyncSession, cohort: CohortFilter) -> float | None:
     t = rollup_conversions.c
-    # Every conversion has one row per model: read one model's rows.
     query = (
         select(t.days_to_conversion, func.sum(t.conversions))
-        .where(
-            *_by_lead(rollup_conversions, cohort),
-            t.model == AttributionModel.FIRST_TOUCH.value,
-            t.days_to_conversion.is_not(None),
-        )
+        .where(*_by_lead(rollup_conversions, cohort), t.days_to_conversion.is_not(None))
         .group_by(t.days_to_conversion)
         .order_by(t.days_to_conversion)
     )

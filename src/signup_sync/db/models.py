@@ -296,7 +296,6 @@ rollup_conversions = Table(
     Column("lead_source_type", String(32)),
     Column("lead_utm_campaign", String(255)),
     Column("conversion_type", String(64), nullable=False),
-    Column("model", String(20), nullable=False),
     Column("credited", Boolean, nullable=False),
     Column("days_to_conversion", Integer),
     Column("conversions", BigInteger, nullable=False),

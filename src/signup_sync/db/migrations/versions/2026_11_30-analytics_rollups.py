@@ -158,7 +158,6 @@ def upgrade() -> None:
         sa.Column("lead_source_type", sa.String(length=32), nullable=True),
         sa.Column("lead_utm_campaign", sa.String(length=255), nullable=True),
         sa.Column("conversion_type", sa.String(length=64), nullable=False),
-        sa.Column("model", sa.String(length=20), nullable=False),
         sa.Column("credited", sa.Boolean(), nullable=False),
         sa.Column("days_to_conversion", sa.Integer(), nullable=True),
         sa.Column("conversions", sa.BigInteger(), nullable=False),
