@@ -277,6 +277,7 @@ rollup_events = Table(
 rollup_credits = Table(
     "funnel_rollup_credits",
     Base.metadata,
+    Index(None, "model", "day"),  # every read names one attribution model
     Column("day", Date, nullable=False, index=True),
     Column("lead_source_type", String(32)),
     Column("lead_utm_campaign", String(255)),

@@ -166,6 +166,12 @@ def upgrade() -> None:
     for table in ("leads", "events", "credits", "conversions"):
         name = f"funnel_rollup_{table}"
         op.create_index(op.f(f"ix_{name}_day"), name, ["day"], unique=False)
+    op.create_index(
+        op.f("ix_funnel_rollup_credits_model_day"),
+        "funnel_rollup_credits",
+        ["model", "day"],
+        unique=False,
+    )
     if op.get_bind().dialect.name == "postgresql":
         for statement in _postgres_sql():
             op.execute(statement)
@@ -178,6 +184,7 @@ def downgrade() -> None:
                 op.execute(f"DROP TRIGGER IF EXISTS {table}_rollup_{suffix} ON {table}")
         for name in ("leads", "events", "conversions"):
             op.execute(f"DROP FUNCTION IF EXISTS funnel_rollup_mark_{name}()")
+    op.drop_index(op.f("ix_funnel_rollup_credits_model_day"), table_name="funnel_rollup_credits")
     for table in ("conversions", "credits", "events", "leads"):
         name = f"funnel_rollup_{table}"
         op.drop_index(op.f(f"ix_{name}_day"), table_name=name)
