@@ -277,7 +277,6 @@ rollup_events = Table(
 rollup_credits = Table(
     "funnel_rollup_credits",
     Base.metadata,
-    Index(None, "model", "day"),  # every read names one attribution model
     Column("day", Date, nullable=False, index=True),
     Column("lead_source_type", String(32)),
     Column("lead_utm_campaign", String(255)),
@@ -288,6 +287,7 @@ rollup_credits = Table(
     Column("item_name", String(255)),
     Column("micros", BigInteger, nullable=False),
     Column("cents", BigInteger),
+    Index(None, "model", "day"),  # every read names one attribution model
 )
 
 rollup_conversions = Table(
