@@ -25,7 +25,8 @@ async def reset(url: str) -> None:
             "TRUNCATE funnel_sync_logs, funnel_sources, funnel_leads, funnel_events,"
             " funnel_conversions, funnel_attribution_credits RESTART IDENTITY CASCADE"
         )
-        await conn.execute("VACUUM ANALYZE")
+        # No ANALYZE here: statistics of empty tables ("0 rows") would make the planner
+        # scan instead of seek while they fill up; after TRUNCATE it estimates from size.
     finally:
         await conn.close()
 

@@ -151,40 +151,45 @@ def _insert_events_sql() -> Compiled:
 
 
 def _text_array(name: str) -> Any:
-    return any_(bindparam(name, type_=ARRAY(postgresql.VARCHAR())))
+    return bindparam(name, type_=ARRAY(postgresql.VARCHAR()))
 
 
 @cache
 def _find_sql(by_external: bool, by_idempotency: bool) -> Compiled:
+    """Stored events by exact (source_type, external_id, event_type) triples, joined from
+    an unnest of the keys (one unique-index seek per key, whatever the statistics say: an
+    ``= ANY`` per column let the planner seek on source_type alone on a growing table), or
+    by Idempotency-Key."""
     e = FunnelEvent
-    clauses = []
+    parts = []
     if by_external:
-        clauses.append(
-            and_(
-                e.source_type == _text_array("source_types"),
-                e.external_id == _text_array("external_ids"),
-                e.event_type == _text_array("event_types"),
+        keys = (
+            func.unnest(
+                _text_array("source_types"), _text_array("external_ids"), _text_array("event_types")
             )
+            .table_valued("source_type", "external_id", "event_type")
+            .render_derived()
+        )
+        parts.append(
+            select(*_stored_columns())
+            .select_from(keys)
+            .join(
+                e,
+                and_(
+                    e.source_type == keys.c.source_type,
+                    e.external_id == keys.c.external_id,
+                    e.event_type == keys.c.event_type,
+                ),
+            )
+            .join(Lead, Lead.id == e.lead_id)
         )
     if by_idempotency:
-        clauses.append(e.idempotency_key == _text_array("idempotency_keys"))
-    stmt = (
-        select(
-            e.id,
-            e.lead_id,
-            e.source_type,
-            e.event_type,
-            e.stage,
-            e.status,
-            e.occurred_at,
-            e.created_at,
-            e.external_id,
-            e.idempotency_key,
-            Lead.email,
+        parts.append(
+            select(*_stored_columns())
+            .join(Lead, Lead.id == e.lead_id)
+            .where(e.idempotency_key == any_(_text_array("idempotency_keys")))
         )
-        .join(Lead, Lead.id == e.lead_id)
-        .where(or_(*clauses))
-    )
+    stmt = parts[0] if len(parts) == 1 else parts[0].union_all(parts[1])
     return _sql(stmt)
 
 
@@ -197,6 +202,97 @@ async def _run(session: AsyncSession, statement: Compiled, params: dict[str, Any
 
 def _columns(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
     return {name: [row[name] for row in rows] for name in names}
+
+
+def _stored_columns() -> list[Any]:
+    e = FunnelEvent
+    return [
+        e.id, e.lead_id, e.source_type, e.event_type, e.stage, e.status, e.occurred_at,
+        e.created_at, e.external_id, e.idempotency_key, Lead.email,
+    ]  # fmt: skip
+
+
+@cache
+def _one_sql() -> Compiled:
+    """One email-keyed event, whole: the duplicate lookup, the lead upsert and the event
+    insert in ONE statement. The writes happen only when the lookup found nothing."""
+    e = FunnelEvent
+    existing = (
+        select(*_stored_columns())
+        .join(Lead, Lead.id == e.lead_id)
+        .where(
+            or_(
+                and_(
+                    e.source_type == bindparam("x_source_type"),
+                    e.external_id == bindparam("x_external_id"),
+                    e.event_type == bindparam("x_event_type"),
+                ),
+                e.idempotency_key == bindparam("x_idempotency_key"),
+            )
+        )
+        .cte("existing")
+    )
+    upsert: Any = postgresql.insert(LEADS).from_select(
+        list(LEAD_COLUMNS),
+        _unnest(LEADS, LEAD_COLUMNS).where(~select(existing.c.id).exists()),
+    )
+    from signup_sync.db.bulk import _lead_upsert_set
+
+    lead = (
+        upsert.on_conflict_do_update(
+            index_elements=["email"], set_=_lead_upsert_set(upsert.excluded)
+        )
+        .returning(LEADS.c.id, LEADS.c.email, literal_column("xmax = 0").label("created"))
+        .cte("lead")
+    )
+    arrays = [_array_of(EVENTS.c[n], f"e_{n}") for n in COMBINED_EVENT_COLUMNS]
+    rows = func.unnest(*arrays).table_valued(*COMBINED_EVENT_COLUMNS).render_derived()
+    events = (
+        postgresql.insert(EVENTS)
+        .from_select(
+            ["lead_id", *COMBINED_EVENT_COLUMNS],
+            select(lead.c.id, *[rows.c[n] for n in COMBINED_EVENT_COLUMNS]).select_from(
+                rows.join(lead, literal_column("true"))
+            ),
+        )
+        .returning(EVENTS.c.id, EVENTS.c.created_at)
+        .cte("ev")
+    )
+    pad = [sql_cast(null(), c.type) for c in _stored_columns()]
+    stmt = select(literal(2).label("kind"), *existing.c).union_all(
+        select(
+            literal(0), lead.c.id, *pad[1:9], sql_cast(lead.c.created, String), *pad[10:11]
+        ).select_from(lead),
+        select(literal(1), events.c.id, *pad[1:7], events.c.created_at, *pad[8:]),
+    )
+    return _sql(stmt)
+
+
+async def ingest_one(
+    session: AsyncSession,
+    external_key: tuple[str, str, str] | None,
+    idempotency_key: str | None,
+    lead_row: dict[str, Any],
+    event_row: dict[str, Any],
+) -> tuple[list[Any], tuple[int, bool] | None, tuple[int, Any] | None]:
+    """(stored events under these keys, (lead id, created), (event id, created_at)): when
+    the first list is not empty, nothing was written."""
+    source_type, external_id, event_type = external_key or (None, None, None)
+    params: dict[str, Any] = {
+        "x_source_type": source_type,
+        "x_external_id": external_id,
+        "x_event_type": event_type,
+        "x_idempotency_key": idempotency_key,
+        **_columns([lead_row], LEAD_COLUMNS),
+    }
+    event = _columns([event_row], COMBINED_EVENT_COLUMNS)
+    event["metadata"] = [orjson.dumps(v).decode() for v in event["metadata"]]
+    params.update({f"e_{name}": values for name, values in event.items()})
+    found = await _run(session, _one_sql(), params)
+    existing = [tuple(r[1:]) for r in found if r[0] == 2]
+    lead = next(((r[1], r[10] == "true") for r in found if r[0] == 0), None)
+    inserted = next(((r[1], r[8]) for r in found if r[0] == 1), None)
+    return existing, lead, inserted
 
 
 async def upsert_email_leads_with_events(
@@ -224,14 +320,14 @@ async def find_existing(
     idempotency_keys: Sequence[str],
 ) -> list[Any]:
     """Rows (id, lead_id, source_type, event_type, stage, status, occurred_at, created_at,
-    external_id, idempotency_key, email) of events stored under these keys; like
-    ``bulk.existing_events_clause``, it may return other event types of the same ids."""
+    external_id, idempotency_key, email) of events stored under these keys (an event found
+    by both may come twice)."""
     if not external_keys and not idempotency_keys:
         return []
     params: dict[str, Any] = {}
     if external_keys:
         for i, name in enumerate(("source_types", "external_ids", "event_types")):
-            params[name] = sorted({k[i] for k in external_keys})
+            params[name] = [k[i] for k in external_keys]
     if idempotency_keys:
         params["idempotency_keys"] = list(idempotency_keys)
     return await _run(session, _find_sql(bool(external_keys), bool(idempotency_keys)), params)

@@ -28,6 +28,12 @@ class StoredEvent:
     idempotency_key: str | None
     email: str | None
 
+    @property
+    def external_key(self) -> tuple[str, str, str] | None:
+        if self.external_id is None:
+            return None
+        return (self.source_type, self.external_id, self.event_type)
+
 
 async def find_existing(
     session: AsyncSession,

@@ -21,6 +21,7 @@ from signup_sync.db.bulk import (
 )
 from signup_sync.db.types import utcnow
 from signup_sync.events.records import EventRecord
+from signup_sync.db.pg_ingest import ingest_one
 from signup_sync.events.repository import StoredEvent, find_existing
 from signup_sync.leads.stitching import claim_phones
 from signup_sync.vocabulary import EventType, Stage
@@ -148,12 +149,54 @@ async def ingest(session: AsyncSession, records: Sequence[EventRecord]) -> list[
     A constant number of statements per call (per chunk of rows), whatever the table
     sizes: one lookup, one lead upsert per key kind, one event insert. Does not commit.
     """
+    if len(records) == 1 and (one := await _ingest_one(session, records[0])) is not None:
+        return [one]
     outcomes: list[IngestOutcome | None] = [None] * len(records)
     for start in range(0, len(records), CHUNK):
         chunk = records[start : start + CHUNK]
         for offset, outcome in enumerate(await _ingest_chunk(session, chunk)):
             outcomes[start + offset] = outcome
     return [o for o in outcomes if o is not None]
+
+
+async def _ingest_one(session: AsyncSession, record: EventRecord) -> IngestOutcome | None:
+    """One email-keyed event in one statement (PostgreSQL): the same outcome as a chunk of
+    one, a round trip instead of two. None when the general path must run."""
+    if record.lead_key[0] != "email" or session.get_bind().dialect.name != "postgresql":
+        return None
+    now = utcnow()
+    lead = lead_row([record], now)
+    if lead["phone_e164"]:
+        return None  # phone claims need their own statements (leads.stitching)
+    row = event_row(record, 0, now)
+    stored, created_lead, inserted = await ingest_one(
+        session, record.external_key, record.idempotency_key, lead, row
+    )
+    if stored:
+        found = [StoredEvent(*s) for s in stored]
+        key = record.idempotency_key
+        hit = next((s for s in found if key and s.idempotency_key == key), None) or next(
+            (s for s in found if s.external_key == record.external_key), None
+        )
+        if hit is None:  # nothing was written: let the general path decide
+            return None
+        changed = hit.status != record.status
+        if changed:
+            await update_event_statuses(session, {hit.id: record.status})
+        return _duplicate(hit, changed=changed)
+    assert created_lead is not None and inserted is not None
+    return IngestOutcome(
+        status="accepted",
+        event_id=inserted[0],
+        lead_id=created_lead[0],
+        lead_created=created_lead[1],
+        occurred_at=record.occurred_at,
+        created_at=inserted[1],
+        source_type=record.source_type,
+        event_type=record.event_type,
+        stage=record.stage,
+        email=record.email,
+    )
 
 
 async def _ingest_chunk(
