@@ -19,9 +19,9 @@ from signup_sync.db.bulk import (
     update_event_statuses,
     upsert_leads,
 )
+from signup_sync.db.pg_ingest import ingest_one
 from signup_sync.db.types import utcnow
 from signup_sync.events.records import EventRecord
-from signup_sync.db.pg_ingest import ingest_one
 from signup_sync.events.repository import StoredEvent, find_existing
 from signup_sync.leads.stitching import claim_phones
 from signup_sync.vocabulary import EventType, Stage
