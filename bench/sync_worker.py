@@ -6,7 +6,6 @@ records, status, peak RSS of this process (ru_maxrss) and the leads/events it st
 
 from __future__ import annotations
 
-import asyncio
 import os
 import resource
 import sys
@@ -64,4 +63,7 @@ async def main(url: str, base_url: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    # The service runs API-triggered and scheduled syncs on uvicorn's loop: uvloop.
+    import uvloop
+
+    uvloop.run(main(sys.argv[1], sys.argv[2]))
