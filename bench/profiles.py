@@ -28,7 +28,7 @@ class Profile:
 FULL = Profile(
     name="full",
     runs=3,
-    seconds=8,
+    seconds=6,
     warmup_seconds=2,
     connections=64,
     batch_connections=4,
@@ -38,7 +38,7 @@ FULL = Profile(
     sync_large=1_000_000,
     rss_runs=1,
     page_size=50,
-    metrics_requests=15,
+    metrics_requests=7,
     dataset=DatasetSpec(leads=990_000, heavy_leads=10_000, extra_touches=6.6),
 )
 
