@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Load: wrk, {p.connections} connections (batches: {p.batch_connections}), "
         f"{p.seconds:g} s per measurement after a {p.warmup_seconds:g} s warm-up; servers: "
         f"uvicorn --workers 2 --loop uvloop --http httptools; Eventbrite page size "
-        f"{p.page_size} (the API's own).",
+        f"{p.page_size} (the API's own); the RSS pair at {p.rss_page_size} a page.",
     ]
     text = report.block(results, command, notes)
     print(text)

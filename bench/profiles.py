@@ -21,6 +21,7 @@ class Profile:
     sync_large: int
     rss_runs: int
     page_size: int
+    rss_page_size: int  # the 1M-record run at 50 a page alone takes ~4.5 min
     metrics_requests: int
     dataset: DatasetSpec
 
@@ -38,6 +39,7 @@ FULL = Profile(
     sync_large=1_000_000,
     rss_runs=1,
     page_size=50,
+    rss_page_size=500,
     metrics_requests=7,
     dataset=DatasetSpec(leads=990_000, heavy_leads=10_000, extra_touches=6.6),
 )
@@ -55,6 +57,7 @@ SMOKE = Profile(
     sync_large=200,
     rss_runs=1,
     page_size=50,
+    rss_page_size=50,
     metrics_requests=1,
     dataset=DatasetSpec(leads=1_000, heavy_leads=50, extra_touches=2.0),
 )

@@ -92,7 +92,7 @@ def speed_run(url: str, p: Profile) -> dict[str, dict[str, float]]:
 def rss_run(url: str, p: Profile) -> dict[str, dict[str, float]]:
     sizes = {}
     for count in (p.sync_small, p.sync_large):
-        with fake_eventbrite(count, p.page_size) as base:
+        with fake_eventbrite(count, p.rss_page_size) as base:
             asyncio.run(reset(url))
             result = ours(url, base)
             sizes[count] = float(result["maxrss_kb"]) / 1024  # type: ignore[arg-type]
