@@ -50,7 +50,7 @@ def _conversion_clauses(
     return clauses
 
 
-def _money(raw: Any) -> Decimal:
+def money(raw: Any) -> Decimal:
     # SQLite sums NUMERIC as floats: back to cents.
     return Decimal(str(raw or 0)).quantize(CENT)
 
@@ -116,7 +116,7 @@ async def totals(
     count, value, none_count, none_value = (await session.execute(stmt)).one()
     return Totals(
         conversions=int(count or 0),
-        value=_money(value),
+        value=money(value),
         unattributed_conversions=int(none_count or 0),
-        unattributed_value=_money(none_value),
+        unattributed_value=money(none_value),
     )

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signup_sync.analytics import attributed, repository
+from signup_sync.analytics import attributed, repository, rollup
 from signup_sync.analytics.groups import dimension
 from signup_sync.analytics.repository import CohortFilter
 from signup_sync.analytics.schemas import (
@@ -41,7 +41,9 @@ async def funnel_metrics(
     model: AttributionModel = DEFAULT_MODEL,
     conversion_type: str | None = None,
 ) -> FunnelMetrics:
-    reached = await repository.stage_counts(session, cohort)
+    # Rollups when they answer this cohort exactly, else the live queries (same definitions).
+    fast = await rollup.usable(session, cohort)
+    reached = await (rollup if fast else repository).stage_counts(session, cohort)
     total = reached[0]
     converted = reached[-1]
     stages = [
@@ -54,9 +56,14 @@ async def funnel_metrics(
         )
         for i, stage in enumerate(Stage)
     ]
-    dim = dimension(group_by, dialect_of(session))
-    lead_groups = {row.grp: row for row in await repository.groups(session, cohort, dim)}
-    credit_groups = await attributed.by_group(session, cohort, dim, model, conversion_type)
+    if fast:
+        lead_rows = await rollup.groups(session, cohort, group_by)
+        credit_groups = await rollup.by_group(session, cohort, group_by, model, conversion_type)
+    else:
+        dim = dimension(group_by, dialect_of(session))
+        lead_rows = await repository.groups(session, cohort, dim)
+        credit_groups = await attributed.by_group(session, cohort, dim, model, conversion_type)
+    lead_groups = {row.grp: row for row in lead_rows}
     groups = []
     for key in lead_groups.keys() | credit_groups.keys():
         row = lead_groups.get(key)
@@ -77,8 +84,9 @@ async def funnel_metrics(
         )
     groups.sort(key=group_sort_key)
     counts = {t.value: 0 for t in EventType}
-    counts.update(await repository.event_counts(session, cohort))
-    sums = await attributed.totals(session, cohort, model, conversion_type)
+    counts.update(await (rollup if fast else repository).event_counts(session, cohort))
+    sums = await (rollup if fast else attributed).totals(session, cohort, model, conversion_type)
+    median = await (rollup if fast else repository).median_days_to_conversion(session, cohort)
     return FunnelMetrics(
         total_leads=total,
         total_conversions=converted,
@@ -87,7 +95,7 @@ async def funnel_metrics(
         event_counts=counts,
         group_by=group_by,
         groups=groups,
-        median_days_to_conversion=await repository.median_days_to_conversion(session, cohort),
+        median_days_to_conversion=median,
         conversion_window_days=cohort.conversion_window_days,
         attribution=AttributionTotals(
             model=model,

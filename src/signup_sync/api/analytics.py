@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from signup_sync.analytics.repository import CohortFilter
+from signup_sync.analytics.rollup import refresh as refresh_rollups
 from signup_sync.analytics.schemas import FunnelMetrics, GroupBy, StageTransitions, TimeToConvert
 from signup_sync.analytics.service import DEFAULT_MODEL, funnel_metrics
 from signup_sync.analytics.time_to_convert import DEFAULT_BINS, time_to_convert
@@ -128,6 +129,7 @@ async def get_funnel_metrics(
     ] = None,
 ) -> FunnelMetrics:
     kind = conversion_type.strip() if conversion_type and conversion_type.strip() else None
+    await uow(refresh_rollups)  # committed apart: the read below may then use them
     return await uow.read(lambda session: funnel_metrics(session, cohort, group_by, model, kind))
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 
 from signup_sync.analytics.repository import CohortFilter
+from signup_sync.analytics.rollup import refresh as refresh_rollups
 from signup_sync.analytics.schemas import GroupBy
 from signup_sync.analytics.service import DEFAULT_MODEL
 from signup_sync.api.analytics import parse_bound
@@ -179,6 +180,7 @@ async def funnel_page(
         error = exc.message
         cohort, grouping, attribution = CohortFilter(), GroupBy.SOURCE_TYPE, DEFAULT_MODEL
         form = dict.fromkeys(form, "") | {"group_by": grouping.value, "model": attribution.value}
+    await uow(refresh_rollups)  # committed apart: the read below may then use them
     data = await uow.read(lambda session: dashboard(session, cohort, grouping, attribution))
     label = dict(GROUP_BY_OPTIONS)[grouping.value]
     # Links to the people behind each number: the cohort's filters plus the row's own.

@@ -51,7 +51,8 @@ class UnitOfWork:
             return await work(session)
 
 
-def get_uow(request: Request) -> UnitOfWork:
+async def get_uow(request: Request) -> UnitOfWork:
+    # async: a plain def dependency would run in a worker thread, a thread hop per request.
     return UnitOfWork(request.app.state.session_factory)
 
 

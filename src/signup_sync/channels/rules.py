@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from urllib.parse import parse_qs, urlsplit
 
 from signup_sync.channels.sites import (
@@ -265,6 +266,9 @@ def channel_of(s: Signals) -> Channel:
     return next(rule.channel for rule in RULES if rule.applies(s))
 
 
+# Pure and called once per stored event: a bounded memo (a few hundred distinct
+# tag combinations cover almost all traffic) saves the URL parsing and the rule walk.
+@lru_cache(maxsize=8192)
 def derive_channel(
     source_type: str,
     *,

@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signup_sync.db import pg_ingest
 from signup_sync.db.models import FunnelEvent, Lead
 
 LEAD_KEY_COLUMNS = {"email": Lead.email, "phone": Lead.phone_e164}
@@ -79,10 +80,32 @@ def _lead_upsert_set(excluded: Any) -> dict[str, Any]:
     }
 
 
+_UPSERTS: dict[tuple[str, str], Any] = {}
+
+
+def _upsert_statement(dialect: str, key: str) -> Any:
+    """The lead upsert for one dialect and key, built once: a Core statement that is
+    executed with a list of rows (SQLAlchemy batches them as multi-row VALUES with
+    RETURNING), so its SQL is compiled once per process instead of once per call."""
+    cached = _UPSERTS.get((dialect, key))
+    if cached is not None:
+        return cached
+    table = cast(Table, Lead.__table__)
+    key_column = table.c[LEAD_KEY_COLUMNS[key].key]
+    stmt: Any = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    # xmax is 0 only on a freshly inserted tuple: the standard "was it an insert" test.
+    created = literal_column("xmax") == 0 if dialect == "postgresql" else literal_column("0")
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[key_column.key], set_=_lead_upsert_set(stmt.excluded)
+    ).returning(table.c.id, key_column, created.label("created"))
+    _UPSERTS[(dialect, key)] = stmt
+    return stmt
+
+
 async def upsert_leads(
     session: AsyncSession, key: str, rows: Sequence[dict[str, Any]]
 ) -> dict[str, LeadRef]:
-    """Insert or merge leads keyed by ``key`` (``email`` or ``phone``) in one statement.
+    """Insert or merge leads keyed by ``key`` (``email`` or ``phone``).
 
     Returns each key value's lead id and whether this statement created it.
     """
@@ -91,21 +114,15 @@ async def upsert_leads(
     key_column = LEAD_KEY_COLUMNS[key]
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        stmt: Any = postgresql.insert(Lead).values(list(rows))
-        # xmax is 0 only on a freshly inserted tuple: the standard "was it an insert" test.
-        created_col = (literal_column("xmax") == 0).label("created")
-        existing: set[str] | None = None
-    else:
-        stmt = sqlite.insert(Lead).values(list(rows))
-        created_col = literal_column("0").label("created")
+        merged = await pg_ingest.upsert_leads(session, key, rows)
+        return {value: LeadRef(id=lead_id, created=created) for lead_id, value, created in merged}
+    existing: set[str] | None = None
+    if dialect != "postgresql":
         # SQLite writes are serialised by the single connection, so a pre-read is exact.
         values = [row[key_column.key] for row in rows]
         found = await session.execute(select(key_column).where(key_column.in_(values)))
         existing = {value for value in found.scalars() if value is not None}
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[key_column.key], set_=_lead_upsert_set(stmt.excluded)
-    ).returning(Lead.id, key_column, created_col)
-    result = await session.execute(stmt)
+    result = await session.execute(_upsert_statement(dialect, key), list(rows))
     refs: dict[str, LeadRef] = {}
     for lead_id, key_value, created in result.all():
         was_created = bool(created) if existing is None else key_value not in existing
@@ -123,6 +140,8 @@ async def insert_events(
     """
     if not rows:
         return []
+    if session.get_bind().dialect.name == "postgresql":
+        return await pg_ingest.insert_events(session, rows)
     # Core insert on the table: rows use column names (``metadata``), not attribute names.
     stmt = (
         cast(Table, FunnelEvent.__table__)
@@ -131,6 +150,28 @@ async def insert_events(
     )
     result = await session.execute(stmt, list(rows))
     return [(row[0], row[1]) for row in result.all()]
+
+
+def can_store_together(session: AsyncSession, lead_rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether ``store_email_leads_with_events`` applies: PostgreSQL, and email leads that
+    claim no phone (phone claims need their own statements, see leads.stitching)."""
+    return session.get_bind().dialect.name == "postgresql" and not any(
+        row.get("phone_e164") for row in lead_rows
+    )
+
+
+async def store_email_leads_with_events(
+    session: AsyncSession,
+    lead_rows: Sequence[dict[str, Any]],
+    event_rows: Sequence[dict[str, Any]],
+    lead_emails: Sequence[str],
+) -> tuple[dict[str, LeadRef], list[tuple[int, Any]]]:
+    """``upsert_leads("email", lead_rows)`` then ``insert_events`` in one round trip (see
+    ``can_store_together``); each event's ``lead_id`` comes from ``lead_emails[i]``'s lead."""
+    leads, inserted = await pg_ingest.upsert_email_leads_with_events(
+        session, lead_rows, event_rows, lead_emails
+    )
+    return {email: LeadRef(id=lead_id, created=new) for lead_id, email, new in leads}, inserted
 
 
 def existing_events_clause(

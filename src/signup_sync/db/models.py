@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Column,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -18,6 +20,7 @@ from sqlalchemy import (
     Numeric,
     SmallInteger,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -342,3 +345,67 @@ class TrackingIdentity(Base):
     linked_user_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- Analytics rollups (read by analytics.rollup on PostgreSQL; kept by triggers there) -------
+# Days are UTC dates. A write to leads, events or conversions marks the days it touches in
+# funnel_rollup_dirty (statement-level triggers); analytics.rollup.refresh recomputes those
+# days from the base tables. See docs/analytics.md "Rollups".
+
+_dims = ("source_type", "channel", "utm_source", "utm_medium", "utm_campaign")
+
+rollup_dirty = Table(
+    "funnel_rollup_dirty",
+    Base.metadata,
+    Column("day", Date, primary_key=True),
+)
+
+rollup_leads = Table(
+    "funnel_rollup_leads",
+    Base.metadata,
+    Column("day", Date, nullable=False, index=True),
+    *(Column(name, String(255)) for name in _dims),
+    Column("item", String(300)),
+    Column("item_name", String(255)),
+    Column("stage", SmallInteger, nullable=False),
+    Column("leads", BigInteger, nullable=False),
+)
+
+rollup_events = Table(
+    "funnel_rollup_events",
+    Base.metadata,
+    Column("day", Date, nullable=False, index=True),
+    Column("event_type", String(32), nullable=False),
+    Column("source_type", String(32)),
+    Column("utm_campaign", String(255)),
+    Column("events", BigInteger, nullable=False),
+)
+
+rollup_credits = Table(
+    "funnel_rollup_credits",
+    Base.metadata,
+    Column("day", Date, nullable=False, index=True),
+    Column("lead_source_type", String(32)),
+    Column("lead_utm_campaign", String(255)),
+    Column("conversion_type", String(64), nullable=False),
+    Column("model", String(20), nullable=False),
+    *(Column(name, String(255)) for name in _dims),
+    Column("item", String(300)),
+    Column("item_name", String(255)),
+    Column("micros", BigInteger, nullable=False),
+    Column("cents", BigInteger),
+    Index(None, "model", "day"),  # every read names one attribution model
+)
+
+rollup_conversions = Table(
+    "funnel_rollup_conversions",
+    Base.metadata,
+    Column("day", Date, nullable=False, index=True),
+    Column("lead_source_type", String(32)),
+    Column("lead_utm_campaign", String(255)),
+    Column("conversion_type", String(64), nullable=False),
+    Column("credited", Boolean, nullable=False),
+    Column("days_to_conversion", Integer),
+    Column("conversions", BigInteger, nullable=False),
+    Column("value", Numeric(20, 2)),
+)

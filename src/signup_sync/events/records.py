@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from signup_sync.vocabulary import STAGE_OF_EVENT, EventType
+from signup_sync.vocabulary import STAGE_OF_EVENT
 
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+# Stage by event type name: a dict hit instead of an enum construction per call (hot path).
+_STAGE_BY_TYPE = {str(t.value): int(s) for t, s in STAGE_OF_EVENT.items()}
 
 
 @dataclass(slots=True)
@@ -45,7 +47,10 @@ class EventRecord:
 
     @property
     def stage(self) -> int:
-        return int(STAGE_OF_EVENT[EventType(self.event_type)])
+        try:
+            return _STAGE_BY_TYPE[self.event_type]
+        except KeyError:
+            raise ValueError(f"{self.event_type!r} is not a valid EventType") from None
 
     @property
     def counts(self) -> bool:

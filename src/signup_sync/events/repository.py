@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signup_sync.db import pg_ingest
 from signup_sync.db.bulk import existing_events_clause
 from signup_sync.db.models import FunnelEvent, Lead
 
@@ -27,6 +28,12 @@ class StoredEvent:
     idempotency_key: str | None
     email: str | None
 
+    @property
+    def external_key(self) -> tuple[str, str, str] | None:
+        if self.external_id is None:
+            return None
+        return (self.source_type, self.external_id, self.event_type)
+
 
 async def find_existing(
     session: AsyncSession,
@@ -34,6 +41,9 @@ async def find_existing(
     idempotency_keys: Sequence[str],
 ) -> list[StoredEvent]:
     """Events already stored under any of these external keys or Idempotency-Keys."""
+    if session.get_bind().dialect.name == "postgresql":
+        found = await pg_ingest.find_existing(session, external_keys, idempotency_keys)
+        return [StoredEvent(*row) for row in found]
     where = existing_events_clause(external_keys, idempotency_keys)
     if where is None:
         return []

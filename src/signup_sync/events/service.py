@@ -12,7 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from signup_sync.attribution.touches import item_of
 from signup_sync.channels import derive_channel
-from signup_sync.db.bulk import LeadRef, insert_events, update_event_statuses, upsert_leads
+from signup_sync.db.bulk import (
+    LeadRef,
+    can_store_together,
+    insert_events,
+    store_email_leads_with_events,
+    update_event_statuses,
+    upsert_leads,
+)
+from signup_sync.db.pg_ingest import ingest_one
 from signup_sync.db.types import utcnow
 from signup_sync.events.records import EventRecord
 from signup_sync.events.repository import StoredEvent, find_existing
@@ -181,12 +189,56 @@ async def ingest(session: AsyncSession, records: Sequence[EventRecord]) -> list[
         kept = [i for i in range(len(chunk)) if i not in erased]
         for i in erased:
             outcomes[start + i] = _erased(chunk[i], utcnow())
+        one = await _ingest_one(session, chunk[0]) if len(chunk) == len(kept) == 1 else None
+        if one is not None:
+            outcomes[start] = one
+            continue
         stored = await _ingest_chunk(session, [chunk[i] for i in kept]) if kept else []
         for i, outcome in zip(kept, stored, strict=True):
             outcomes[start + i] = outcome
     done = [o for o in outcomes if o is not None]
     count_on_commit(session, done)
     return done
+
+
+async def _ingest_one(session: AsyncSession, record: EventRecord) -> IngestOutcome | None:
+    """One email-keyed event in one statement (PostgreSQL): the same outcome as a chunk of
+    one, a round trip instead of two. None when the general path must run."""
+    if record.lead_key[0] != "email" or session.get_bind().dialect.name != "postgresql":
+        return None
+    now = utcnow()
+    lead = lead_row([record], now)
+    if lead["phone_e164"]:
+        return None  # phone claims need their own statements (leads.stitching)
+    row = event_row(record, 0, now)
+    stored, created_lead, inserted = await ingest_one(
+        session, record.external_key, record.idempotency_key, lead, row
+    )
+    if stored:
+        found = [StoredEvent(*s) for s in stored]
+        key = record.idempotency_key
+        hit = next((s for s in found if key and s.idempotency_key == key), None) or next(
+            (s for s in found if s.external_key == record.external_key), None
+        )
+        if hit is None:  # nothing was written: let the general path decide
+            return None
+        changed = hit.status != record.status
+        if changed:
+            await update_event_statuses(session, {hit.id: record.status})
+        return _duplicate(hit, changed=changed)
+    assert created_lead is not None and inserted is not None
+    return IngestOutcome(
+        status="accepted",
+        event_id=inserted[0],
+        lead_id=created_lead[0],
+        lead_created=created_lead[1],
+        occurred_at=record.occurred_at,
+        created_at=inserted[1],
+        source_type=record.source_type,
+        event_type=record.event_type,
+        stage=record.stage,
+        email=record.email,
+    )
 
 
 async def _ingest_chunk(
@@ -230,12 +282,16 @@ async def _ingest_chunk(
         new_index.append(i)
 
     await update_event_statuses(session, status_changes)
-    lead_refs = await _upsert_leads_for(session, [records[i] for i in new_index], now)
-    rows = []
-    for i in new_index:
-        kind, value = records[i].lead_key
-        rows.append(event_row(records[i], lead_refs[(kind, value)].id, now))
-    inserted = await insert_events(session, rows)
+    new_records = [records[i] for i in new_index]
+    stored_together = await _store_together(session, new_records, now)
+    if stored_together is not None:
+        lead_refs, rows, inserted = stored_together
+    else:
+        lead_refs = await _upsert_leads_for(session, new_records, now)
+        rows = []
+        for record in new_records:
+            rows.append(event_row(record, lead_refs[record.lead_key].id, now))
+        inserted = await insert_events(session, rows)
 
     created_once: set[tuple[str, str]] = set()
     for i, (event_id, created_at), row in zip(new_index, inserted, rows, strict=True):
@@ -263,6 +319,28 @@ async def _ingest_chunk(
         # A repeat inside the batch answers with the event its first occurrence stored.
         outcomes[i] = dataclasses.replace(first, status="duplicate", lead_created=False)
     return [o for o in outcomes if o is not None]
+
+
+async def _store_together(
+    session: AsyncSession, records: Sequence[EventRecord], now: datetime
+) -> tuple[dict[tuple[str, str], LeadRef], list[dict[str, Any]], list[tuple[int, Any]]] | None:
+    """Email leads and their events in one statement where the database allows (see
+    ``bulk.can_store_together``); None when the general path must run."""
+    if not records or any(r.lead_key[0] != "email" for r in records):
+        return None
+    groups: dict[tuple[str, str], list[EventRecord]] = {}
+    for record in sorted(records, key=lambda r: r.occurred_at):  # stable: ties keep input order
+        groups.setdefault(record.lead_key, []).append(record)
+    lead_rows = [lead_row(group, now) for group in groups.values()]
+    if not can_store_together(session, lead_rows):
+        return None
+    rows = [event_row(record, 0, now) for record in records]
+    emails = [record.lead_key[1] for record in records]
+    by_email, inserted = await store_email_leads_with_events(session, lead_rows, rows, emails)
+    refs = {("email", email): ref for email, ref in by_email.items()}
+    for row, email in zip(rows, emails, strict=True):
+        row["lead_id"] = by_email[email].id
+    return refs, rows, inserted
 
 
 async def _upsert_leads_for(

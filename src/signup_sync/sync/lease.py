@@ -16,6 +16,7 @@ import socket
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -75,12 +76,20 @@ async def acquire(
     return bool(getattr(result, "rowcount", 0))
 
 
-async def renew(session: AsyncSession, source_id: int, *, owner: str, ttl_seconds: float) -> bool:
-    """Extend our lease; False if it is no longer ours."""
+async def renew(
+    session: AsyncSession,
+    source_id: int,
+    *,
+    owner: str,
+    ttl_seconds: float,
+    also: dict[str, Any] | None = None,
+) -> bool:
+    """Extend our lease (and set ``also`` on the source in the same statement); False, and
+    nothing changed, if it is no longer ours."""
     result = await session.execute(
         update(FunnelSource)
         .where(FunnelSource.id == source_id, FunnelSource.lease_owner == owner)
-        .values(lease_expires_at=utcnow() + timedelta(seconds=ttl_seconds))
+        .values(lease_expires_at=utcnow() + timedelta(seconds=ttl_seconds), **(also or {}))
     )
     return bool(getattr(result, "rowcount", 0))
 

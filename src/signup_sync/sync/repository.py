@@ -53,6 +53,16 @@ async def add_source(session: AsyncSession, source: FunnelSource) -> FunnelSourc
     return source
 
 
+def page_progress(cursor: dict[str, Any] | None, leads_created: int) -> dict[str, Any]:
+    """Source values a committed page sets: its cursor (when it gave one) and the new leads."""
+    values: dict[str, Any] = {
+        "total_leads_captured": FunnelSource.total_leads_captured + leads_created
+    }
+    if cursor is not None:
+        values["cursor"] = cursor
+    return values
+
+
 async def store_page_progress(
     session: AsyncSession,
     source_id: int,
@@ -60,13 +70,12 @@ async def store_page_progress(
     cursor: dict[str, Any] | None,
     leads_created: int,
 ) -> None:
-    """The page's cursor (when it gave one) and the new leads, in the page's transaction."""
-    values: dict[str, Any] = {
-        "total_leads_captured": FunnelSource.total_leads_captured + leads_created
-    }
-    if cursor is not None:
-        values["cursor"] = cursor
-    await session.execute(update(FunnelSource).where(FunnelSource.id == source_id).values(values))
+    """The page's cursor and new leads, in the page's transaction."""
+    await session.execute(
+        update(FunnelSource)
+        .where(FunnelSource.id == source_id)
+        .values(page_progress(cursor, leads_created))
+    )
 
 
 async def finish_source(

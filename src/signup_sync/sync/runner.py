@@ -51,7 +51,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from signup_sync import sources
-from signup_sync.db.session import unit_of_work
+from signup_sync.db.session import plan_each_statement, unit_of_work
 from signup_sync.db.types import utcnow
 from signup_sync.events.records import EventRecord
 from signup_sync.events.service import ingest
@@ -159,12 +159,16 @@ async def _commit_page(
         counted = Tally(max_messages=page_tally.max_messages)
         try:
             async with unit_of_work(factory) as session:
-                if not await lease.renew(session, run.source_id, owner=run.owner, ttl_seconds=ttl):
-                    raise LeaseLost
+                await plan_each_statement(session)
                 counted.count_outcomes(await ingest(session, events) if events else [], owners)
-                await repo.store_page_progress(
-                    session, run.source_id, cursor=page.cursor, leads_created=counted.created
-                )
+                # Renewing the lease and storing the cursor is one statement; a lease lost
+                # meanwhile rolls the whole page back (the update takes the source's row lock,
+                # so a run taking over waits for this commit or sees the lease still ours).
+                progress = repo.page_progress(page.cursor, counted.created)
+                if not await lease.renew(
+                    session, run.source_id, owner=run.owner, ttl_seconds=ttl, also=progress
+                ):
+                    raise LeaseLost
                 totals = run_tally.merged(page_tally.merged(counted))
                 await repo.update_running_log(session, run.log_id, totals.log_values())
         except IntegrityError:
@@ -214,6 +218,35 @@ async def _heartbeat(factory: Factory, run: StartedSync, ttl: float) -> None:
             log.warning("sync_heartbeat_failed", source_id=run.source_id, error=describe(exc))
 
 
+class ReadAhead:
+    """Reads the next page while the current one is being committed: the source's and the
+    database's waits overlap instead of adding up. One page ahead, so memory stays flat; a
+    failure reading it surfaces after the current page is committed, as before."""
+
+    def __init__(self, pages: AsyncIterator[Page]) -> None:
+        self._pages = pages
+        self._next: asyncio.Future[Page] | None = None
+
+    def __aiter__(self) -> ReadAhead:
+        return self
+
+    async def __anext__(self) -> Page:
+        pending = self._next or asyncio.ensure_future(anext(self._pages))
+        self._next = None
+        page = await pending  # StopAsyncIteration ends the loop
+        self._next = asyncio.ensure_future(anext(self._pages))
+        return page
+
+    async def stop(self) -> None:
+        """Cancel a read in flight, so that the connector's pages can be closed."""
+        pending, self._next = self._next, None
+        if pending is None:
+            return
+        pending.cancel()
+        with contextlib.suppress(BaseException):
+            await pending
+
+
 async def _close(pages: AsyncIterator[Page] | None, connector: Connector | None) -> None:
     for closer in (getattr(pages, "aclose", None), getattr(connector, "aclose", None)):
         if closer is None:
@@ -242,6 +275,7 @@ async def execute(
     secrets: Secrets | None = None
     connector: Connector | None = None
     pages: AsyncIterator[Page] | None = None
+    ahead: ReadAhead | None = None
     status = "success"
     new_leads: set[tuple[str, str]] = set()
     heartbeat = (
@@ -274,7 +308,8 @@ async def execute(
         )
         connector = connector_cls(ctx)
         pages = connector.pages()
-        async for page in pages:
+        ahead = ReadAhead(pages)
+        async for page in ahead:
             if tally.pages >= max_pages:
                 # The page just read is not committed: the stored cursor is the last
                 # committed page's, so the next run reads this page again and goes on.
@@ -316,6 +351,8 @@ async def execute(
         status = "partial" if tally.pages else "failed"
         tally.error(describe(exc, secrets), stops=True)
     finally:
+        if ahead is not None:
+            await ahead.stop()
         if heartbeat is not None:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
