@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
@@ -315,13 +316,39 @@ def fingerprint(spec: DatasetSpec) -> str:
         inspect.getsource(service.event_row),
         inspect.getsource(demo),
         inspect.getsource(rules),
-        inspect.getsource(credits),
-        inspect.getsource(attribution_models),
         inspect.getsource(build_chunk),
         inspect.getsource(_heavy_records),
     ):
         h.update(part.encode())
+    # Attribution by what it computes, not by its source: a faster rewrite with the same
+    # credits keeps the cached data set.
+    h.update(_attribution_sample(attribution_models, credits))
     return h.hexdigest()[:16]
+
+
+def _attribution_sample(attribution_models: Any, credits: Any) -> bytes:
+    from signup_sync.attribution.touches import Touchpoint
+
+    out = []
+    start = END - timedelta(days=40)
+    for n in (1, 2, 3, 5, 50):
+        touches = [
+            Touchpoint(
+                event_id=i,
+                source_type=("zoom", "website", "eventbrite")[i % 3],
+                event_type="page_view",
+                occurred_at=start + timedelta(hours=17 * i),
+                utm_source=None if i % 4 else "google",
+                channel=("Direct", "Organic Search", "Webinars")[i % 3],
+            )
+            for i in range(n)
+        ]
+        for half_life in (1, 7, 30):
+            for a in credits.attribute(touches, END, Decimal("1234.56"), half_life):
+                out.append(sorted((m.value, str(c)) for m, c in a.credits.items()))
+                out.append(sorted((m.value, str(v)) for m, v in (a.value_shares or {}).items()))
+    out.append([str(attribution_models.CREDIT_UNITS)])
+    return orjson.dumps(out)
 
 
 BIG_TABLES = ("funnel_leads", "funnel_events", "funnel_conversions", "funnel_attribution_credits")
