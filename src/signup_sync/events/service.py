@@ -105,6 +105,12 @@ def channel_of_record(record: EventRecord) -> str:
 
 def lead_row(records: Sequence[EventRecord], now: datetime) -> dict[str, Any]:
     """Fold one person's new records (oldest first) into the values of their lead row."""
+    if len(records) == 1:
+        return _lead_row_of_one(records[0], now)
+    return _folded_lead_row(records, now)
+
+
+def _folded_lead_row(records: Sequence[EventRecord], now: datetime) -> dict[str, Any]:
     counting = [r for r in records if r.counts]
     # A person seen only through cancelled records still gets a lead, at stage 0.
     first = (counting or list(records))[0]
@@ -137,6 +143,34 @@ def lead_row(records: Sequence[EventRecord], now: datetime) -> dict[str, Any]:
             f"stage_{n}_at": min((r.occurred_at for r in counting if r.stage >= n), default=None)
             for n in STAGE_NUMBERS
         },
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _lead_row_of_one(record: EventRecord, now: datetime) -> dict[str, Any]:
+    # lead_row([record]) without the folding: most leads in a batch or a page arrive alone.
+    at, stage = record.occurred_at, record.stage if record.counts else 0
+    item, item_name = item_of(record.metadata)
+    return {
+        "email": record.email or None,
+        "phone": record.phone or None,
+        "phone_e164": record.phone_e164 or None,
+        "first_name": record.first_name or None,
+        "last_name": record.last_name or None,
+        "company": record.company or None,
+        "stage": stage,
+        "first_seen_at": at,
+        "last_seen_at": at,
+        "first_touch_source_type": record.source_type,
+        "first_touch_utm_source": record.utm_source,
+        "first_touch_utm_medium": record.utm_medium,
+        "first_touch_utm_campaign": record.utm_campaign,
+        "converted_at": at if stage and record.event_type == EventType.CONVERTED else None,
+        "first_touch_channel": channel_of_record(record),
+        "first_touch_item": item,
+        "first_touch_item_name": item_name,
+        **{f"stage_{n}_at": at if stage >= n else None for n in STAGE_NUMBERS},
         "created_at": now,
         "updated_at": now,
     }
