@@ -26,8 +26,7 @@ from signup_sync.events.records import EventRecord
 from signup_sync.events.repository import StoredEvent, find_existing
 from signup_sync.leads.stitching import claim_phones
 from signup_sync.metrics import count_on_commit
-from signup_sync.privacy.keys import current_key
-from signup_sync.privacy.repository import lock_for_ingestion
+from signup_sync.privacy.keys import guard_ingestion
 from signup_sync.privacy.tombstones import erased_indices
 from signup_sync.vocabulary import EventType, Stage
 
@@ -215,8 +214,7 @@ async def ingest(session: AsyncSession, records: Sequence[EventRecord]) -> list[
     outcomes: list[IngestOutcome | None] = [None] * len(records)
     key = None
     if records:
-        await lock_for_ingestion(session)  # an erasure in flight finishes first
-        key = await current_key(session)
+        key = await guard_ingestion(session)  # an erasure in flight finishes first
     for start in range(0, len(records), CHUNK):
         chunk = records[start : start + CHUNK]
         erased = await erased_indices(session, key, chunk)

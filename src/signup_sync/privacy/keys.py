@@ -78,13 +78,31 @@ def _checked(row: repository.KeyRow, configured: bytes | None) -> HashKey:
 
 async def current_key(session: AsyncSession) -> HashKey | None:
     """The tombstones' key, or None when nobody was ever erased (so nothing to check)."""
-    engine = session.get_bind()
-    known = _KNOWN.get(engine) if isinstance(engine, Engine) else None
+    known = _known(session)
     if known is not None:
         return known
-    row = await repository.key_row(session)
+    return _remember(session, await repository.key_row(session))
+
+
+async def guard_ingestion(session: AsyncSession) -> HashKey | None:
+    """Take ingestion's side of the erasure lock (an erasure in flight finishes first), then
+    return ``current_key``: one statement either way."""
+    known = _known(session)
+    if known is not None:
+        await repository.lock_for_ingestion(session)
+        return known
+    return _remember(session, await repository.lock_for_ingestion_and_read_key(session))
+
+
+def _known(session: AsyncSession) -> HashKey | None:
+    engine = session.get_bind()
+    return _KNOWN.get(engine) if isinstance(engine, Engine) else None
+
+
+def _remember(session: AsyncSession, row: repository.KeyRow | None) -> HashKey | None:
     if row is None:
         return None
+    engine = session.get_bind()
     key = _checked(row, _configured(session))
     if isinstance(engine, Engine) and not session.info.get(_CREATED_HERE):
         _KNOWN[engine] = key

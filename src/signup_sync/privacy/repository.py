@@ -33,6 +33,20 @@ async def lock_for_ingestion(session: AsyncSession) -> None:
         )
 
 
+async def lock_for_ingestion_and_read_key(session: AsyncSession) -> KeyRow | None:
+    """``lock_for_ingestion`` then ``key_row``, in one statement on PostgreSQL (migration
+    0008's function: its read sees a key created by the erasure the lock waited for)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return await key_row(session)
+    row = (
+        await session.execute(
+            text("SELECT secret, fingerprint FROM signup_sync_ingestion_guard(:k)"),
+            {"k": ERASURE_LOCK_KEY},
+        )
+    ).first()
+    return None if row is None else KeyRow(secret=row.secret, fingerprint=row.fingerprint)
+
+
 async def lock_for_erasure(session: AsyncSession) -> None:
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ERASURE_LOCK_KEY})
