@@ -23,6 +23,11 @@ from signup_sync.attribution.touches import Touchpoint
 
 MODELS = tuple(AttributionModel)
 _MODEL_NAMES = tuple(m.value for m in MODELS)
+# funnel_attribution_credits columns made here, in table order (the ids come from the caller).
+CREDIT_ROW_COLUMNS = (
+    "model", "position", "event_id", "occurred_at", "source_type", "channel", "utm_source",
+    "utm_medium", "utm_campaign", "item", "item_name", "credit_micros", "value_cents",
+)  # fmt: skip
 
 
 def credit_text(units: int) -> str:
@@ -79,32 +84,44 @@ def attribute(
     return Attribution(touches=touches, credits=by_model, value_cents=cents)
 
 
-def credit_rows(conversion_id: int, lead_id: int, attribution: Attribution) -> list[dict[str, Any]]:
-    """Rows of funnel_attribution_credits: one per touchpoint and model with a credit > 0."""
-    rows = []
-    value_cents = attribution.value_cents
-    for position, t in enumerate(attribution.touches):
-        for model in MODELS:
-            credit = attribution.credits[model][position]
+def credit_columns(attribution: Attribution) -> dict[str, list[Any]]:
+    """Rows of funnel_attribution_credits, one list per column (but the conversion and lead
+    ids): one row per touchpoint and model with a credit > 0, touchpoint by touchpoint."""
+    columns: dict[str, list[Any]] = {name: [] for name in CREDIT_ROW_COLUMNS}
+    (model, position, event_id, occurred_at, source_type, channel, utm_source, utm_medium,
+     utm_campaign, item, item_name, credit_micros, value_cents) = columns.values()  # fmt: skip
+    credits = [attribution.credits[m] for m in MODELS]
+    cents = (
+        [attribution.value_cents[m] for m in MODELS]
+        if attribution.value_cents is not None
+        else None
+    )
+    for i, t in enumerate(attribution.touches):
+        for m, name in enumerate(_MODEL_NAMES):
+            credit = credits[m][i]
             if not credit:
                 continue
-            rows.append(
-                {
-                    "conversion_id": conversion_id,
-                    "lead_id": lead_id,
-                    "model": model.value,
-                    "position": position,
-                    "event_id": t.event_id,
-                    "occurred_at": t.occurred_at,
-                    "source_type": t.source_type,
-                    "channel": t.channel,
-                    "utm_source": t.utm_source,
-                    "utm_medium": t.utm_medium,
-                    "utm_campaign": t.utm_campaign,
-                    "item": t.item,
-                    "item_name": t.item_name,
-                    "credit_micros": credit,
-                    "value_cents": None if value_cents is None else value_cents[model][position],
-                }
-            )
-    return rows
+            model.append(name)
+            position.append(i)
+            event_id.append(t.event_id)
+            occurred_at.append(t.occurred_at)
+            source_type.append(t.source_type)
+            channel.append(t.channel)
+            utm_source.append(t.utm_source)
+            utm_medium.append(t.utm_medium)
+            utm_campaign.append(t.utm_campaign)
+            item.append(t.item)
+            item_name.append(t.item_name)
+            credit_micros.append(credit)
+            value_cents.append(cents[m][i] if cents is not None else None)
+    return columns
+
+
+def credit_rows(conversion_id: int, lead_id: int, attribution: Attribution) -> list[dict[str, Any]]:
+    """``credit_columns`` as rows (dicts with every column but the id)."""
+    columns = credit_columns(attribution)
+    names = ("conversion_id", "lead_id", *columns)
+    return [
+        dict(zip(names, (conversion_id, lead_id, *values), strict=True))
+        for values in zip(*columns.values(), strict=True)
+    ]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signup_sync.db import pg_credits
 from signup_sync.db.models import AttributionCredit, FunnelConversion, Lead
 
 
@@ -37,7 +38,22 @@ async def add(session: AsyncSession, conversion: FunnelConversion) -> FunnelConv
     return conversion
 
 
-async def add_credits(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Store a conversion's per-model credits in one round trip."""
-    if rows:
-        await session.execute(cast(Table, AttributionCredit.__table__).insert(), list(rows))
+async def add_credits(
+    session: AsyncSession,
+    conversion_id: int,
+    lead_id: int,
+    columns: Mapping[str, Sequence[Any]],
+) -> None:
+    """Store a conversion's per-model credits in one statement; ``columns`` holds one
+    sequence per column of funnel_attribution_credits but id, conversion_id and lead_id."""
+    if not any(columns.values()):
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        await pg_credits.insert_credits(session, conversion_id, lead_id, columns)
+        return
+    names = ("conversion_id", "lead_id", *columns)
+    rows = [
+        dict(zip(names, (conversion_id, lead_id, *values), strict=True))
+        for values in zip(*columns.values(), strict=True)
+    ]
+    await session.execute(cast(Table, AttributionCredit.__table__).insert(), rows)

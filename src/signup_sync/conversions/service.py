@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from signup_sync.attribution.touches import Touchpoint, first_and_last, item_of, whole_days
 from signup_sync.conversions import repository
-from signup_sync.conversions.credits import attribute, credit_rows
+from signup_sync.conversions.credits import attribute, credit_columns
 from signup_sync.conversions.schemas import AttributedTouch, ConversionIn, ConversionOut, Touch
 from signup_sync.db.models import FunnelConversion
 from signup_sync.db.types import utcnow
@@ -44,6 +44,8 @@ def _touch_out(data: object) -> Touch | None:
 
 
 def to_out(conversion: FunnelConversion, email: str, *, duplicate: bool) -> ConversionOut:
+    """The answer for a stored conversion, from its attribution document (validating the
+    document's strings is cheaper than building the touchpoints with ``model_construct``)."""
     attribution = conversion.attribution or {}
     if duplicate:
         message = "Conversion already recorded for this lead and conversion type; nothing changed"
@@ -181,6 +183,6 @@ async def record_conversion(session: AsyncSession, data: ConversionIn) -> Conver
     }
     await repository.add(session, conversion)
     await repository.add_credits(
-        session, credit_rows(conversion.id, conversion.lead_id, attribution)
+        session, conversion.id, conversion.lead_id, credit_columns(attribution)
     )
     return to_out(conversion, data.email, duplicate=False)
