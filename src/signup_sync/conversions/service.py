@@ -181,8 +181,5 @@ async def record_conversion(session: AsyncSession, data: ConversionIn) -> Conver
         "half_life_days": data.half_life_days,
         "touchpoints": attribution.touchpoints_json(),
     }
-    await repository.add(session, conversion)
-    await repository.add_credits(
-        session, conversion.id, conversion.lead_id, credit_columns(attribution)
-    )
+    await repository.add(session, conversion, lambda: credit_columns(attribution))
     return to_out(conversion, data.email, duplicate=False)
