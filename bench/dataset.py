@@ -223,14 +223,14 @@ def build_chunk(spec: DatasetSpec, first: int, count: int) -> Chunk:
                 "first_touch": first_touch.as_json() if first_touch else None,
                 "last_touch": last_touch.as_json() if last_touch else None,
                 "half_life_days": 7,
-                "touchpoints": [a.as_json() for a in attributed],
+                "touchpoints": attributed.touchpoints_json(),
             },
             created_at=now,
         )
         chunk.conversions.append(
             tuple(_db_value(getattr(record, _attr(c))) for c in CONVERSION_COLUMNS)
         )
-        for credit in credit_rows(record, attributed):
+        for credit in credit_rows(record.id, record.lead_id, attributed):
             chunk.credits.append(tuple(credit[c] for c in CREDIT_COLUMNS))
     return chunk
 
@@ -344,9 +344,11 @@ def _attribution_sample(attribution_models: Any, credits: Any) -> bytes:
             for i in range(n)
         ]
         for half_life in (1, 7, 30):
-            for a in credits.attribute(touches, END, Decimal("1234.56"), half_life):
-                out.append(sorted((m.value, str(c)) for m, c in a.credits.items()))
-                out.append(sorted((m.value, str(v)) for m, v in (a.value_shares or {}).items()))
+            a = credits.attribute(touches, END, Decimal("1234.56"), half_life)
+            text, cents = credits.credit_text, credits.cents_text
+            for i in range(n):
+                out.append(sorted((m.value, text(u[i])) for m, u in a.credits.items()))
+                out.append(sorted((m.value, cents(c[i])) for m, c in a.value_cents.items()))
     out.append([str(attribution_models.CREDIT_UNITS)])
     return orjson.dumps(out)
 

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 
 from signup_sync.attribution.models import (
     AttributionModel,
+    _time_decay_units,
+    _time_decay_units_exact,
     all_credits,
     apportion,
+    credit_units,
     credits,
+    split_units,
     split_value,
+    weights,
 )
 
 M = AttributionModel
@@ -140,3 +147,81 @@ def test_apportion_always_sums_exactly() -> None:
         shares = [Fraction(1, n)] * n
         assert sum(apportion(1_000_000, shares)) == 1_000_000
         assert sum(apportion(7, shares)) == 7
+
+
+# --- integer credits against the definition --------------------------------------------
+
+
+def _reference_apportion(total_units: int, shares: list[Fraction]) -> list[int]:
+    """The largest-remainder rule as first written, over Fractions."""
+    exact = [share * total_units for share in shares]
+    floors = [int(x) for x in exact]
+    left = total_units - sum(floors)
+    order = sorted(range(len(exact)), key=lambda i: (exact[i] - floors[i], i), reverse=True)
+    for i in order[:left]:
+        floors[i] += 1
+    return floors
+
+
+def _histories(seed: int, count: int) -> list[tuple[list[T], int]]:
+    """Random histories: distinct ages, a few repeated ages, and ages spread over years."""
+    rng = random.Random(seed)
+    out = []
+    for k in range(count):
+        n = rng.choice([1, 2, 3, 4, 5, 7, 10, 25, 50])
+        if k % 3 == 0:
+            pool = [rng.randrange(0, 90 * 86400) / 86400 for _ in range(rng.randint(1, 4))]
+            days = [rng.choice(pool) for _ in range(n)]
+        elif k % 3 == 1:
+            days = [rng.randrange(0, 90 * 86400 * 10**6) / (86400 * 10**6) for _ in range(n)]
+        else:
+            days = [rng.randrange(0, 3650 * 86400) / 86400 for _ in range(n)]
+        channels = ["Direct", "Email", None]
+        touches = [
+            T(d, rng.choice(channels), rng.choice(["zoom", "direct_signup"]))
+            for d in sorted(days, reverse=True)
+        ]
+        out.append((touches, rng.choice([1, 2, 7, 7, 14, 30, 365])))
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_integer_credits_are_the_fraction_definition(seed: int) -> None:
+    for touches, half_life in _histories(seed, 60):
+        for model in M:
+            expected = _reference_apportion(
+                1_000_000, weights(model, touches, CONVERTED, half_life)
+            )
+            got = credit_units(model, touches, CONVERTED, half_life)
+            assert got == expected, (model, [t.days_before for t in touches], half_life)
+            for cents in (0, 1, 9_900, 123_456_789):
+                shares = [Fraction(u, 1_000_000) for u in got]
+                assert split_units(cents, got) == _reference_apportion(cents, shares)
+
+
+def _ages(touches: list[T]) -> list[int]:
+    return [max(0, int((CONVERTED - t.occurred_at).total_seconds())) for t in touches]
+
+
+def test_time_decay_floats_decide_a_typical_history() -> None:
+    rng = random.Random(7)
+    touches = [T(rng.randrange(0, 90 * 86400) / 86400) for _ in range(50)]
+    touches.sort(key=lambda t: -t.days_before)
+    fast = _time_decay_units(_ages(touches), Fraction(7), 1_000_000)
+    assert fast is not None
+    assert fast == _time_decay_units_exact(_ages(touches), Fraction(7), 1_000_000)
+
+
+def test_time_decay_exact_shares_are_left_to_the_exact_computation() -> None:
+    # Weights 1/2, 1, 1: shares 0.2, 0.4, 0.4 exactly, which floats cannot tell from
+    # 0.39999999.. or 0.40000001..: the exact computation decides.
+    touches = [T(1), T(0), T(0)]
+    assert _time_decay_units(_ages(touches), Fraction(1), 1_000_000) is None
+    assert credits(M.TIME_DECAY, touches, CONVERTED, half_life_days=1) == d("0.2", "0.4", "0.4")
+    # One age (any count): equal shares without floats.
+    same = [T(3)] * 8
+    assert credit_units(M.TIME_DECAY, same, CONVERTED) == [125_000] * 8
+    # Years apart at a half-life of a day: the old touchpoint's weight underflows a float,
+    # and its share is still known to round down to nothing.
+    far = [T(3000), T(0.5)]
+    assert _time_decay_units(_ages(far), Fraction(1), 1_000_000) == [0, 1_000_000]

@@ -128,3 +128,72 @@ async def test_an_earlier_event_arriving_later_moves_the_first_touch(
     assert lead.stage_2_at.day == 9
     assert lead.stage_3_at.day == 20
     assert lead.stage_4_at is None
+
+
+async def test_a_new_conversion_answers_what_its_stored_document_answers(
+    client: httpx.AsyncClient, session_factory: Any
+) -> None:
+    """The first answer is made from the computed credits, a repeat's from the stored
+    document: the same touchpoints (microseconds, metadata items, no UTMs,
+    zero and whole credits, value shares), and the rows hold the same credits."""
+    email = "mia@ex.com"
+    times = ["2026-01-02T03:04:05.678901Z", "2026-01-09T00:00:00Z", "2026-01-09T00:00:00Z"]
+    for i, at in enumerate(times):
+        body: dict[str, Any] = {
+            "email": email,
+            "source_type": "zoom" if i else "direct_signup",
+            "event_type": "webinar_registered" if i else "lead_captured",
+            "occurred_at": at,
+            "external_id": f"mia-{i}",
+        }
+        if i == 1:
+            body["metadata"] = {"item": {"kind": "webinar", "id": "w9", "name": "Deep dive"}}
+            body["utm_source"] = "newsletter"
+        r = await client.post("/funnel/event", json=body)
+        assert r.status_code == 201, r.text
+    conversion = {
+        "email": email,
+        "converted_at": "2026-01-20T10:00:00.5Z",
+        "value": "10.01",
+        "half_life_days": 3,
+    }
+    first = await client.post("/funnel/conversion", json=conversion)
+    assert first.status_code == 201, first.text
+    again = await client.post("/funnel/conversion", json=conversion)
+    assert again.status_code == 200
+    new, stored = first.json(), again.json()
+    assert new["touchpoints"] == stored["touchpoints"]
+    assert {k: v for k, v in new.items() if k not in ("duplicate", "message")} == {
+        k: v for k, v in stored.items() if k not in ("duplicate", "message")
+    }
+    touches = new["touchpoints"]
+    assert touches[0]["occurred_at"] == "2026-01-02T03:04:05.678901Z"
+    assert touches[1]["item"] == "webinar:w9"
+    assert [t["credits"]["first_touch"] for t in touches] == ["1.000000", "0.000000", "0.000000"]
+    # The two touchpoints of the same moment share time decay equally (a left-over
+    # millionth goes to the later one).
+    decay = [int(t["credits"]["time_decay"].replace(".", "")) for t in touches]
+    assert decay[2] - decay[1] in (0, 1)
+    assert sum(decay) == 1_000_000
+    async with session_factory() as session:
+        rows = (
+            (await session.execute(select(AttributionCredit).order_by(AttributionCredit.id)))
+            .scalars()
+            .all()
+        )
+    by_touch: dict[tuple[int, str], tuple[int, int | None]] = {
+        (r.position, r.model): (r.credit_micros, r.value_cents) for r in rows
+    }
+    for position, touch in enumerate(touches):
+        for model, credit in touch["credits"].items():
+            micros = round(float(credit) * 1_000_000)
+            if micros:
+                cents = round(float(touch["value_shares"][model]) * 100)
+                assert by_touch[(position, model)] == (micros, cents)
+            else:
+                assert (position, model) not in by_touch
+    # Ids follow the touchpoints, then the models, in order.
+    assert [(r.position, r.model) for r in rows] == sorted(
+        ((r.position, r.model) for r in rows),
+        key=lambda pm: (pm[0], list(touches[0]["credits"]).index(pm[1])),
+    )

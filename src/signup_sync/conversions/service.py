@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signup_sync.attribution.touches import Touchpoint, first_and_last, item_of, whole_days
 from signup_sync.conversions import repository
-from signup_sync.conversions.credits import attribute, credit_rows
+from signup_sync.conversions.credits import attribute, credit_columns
 from signup_sync.conversions.schemas import AttributedTouch, ConversionIn, ConversionOut, Touch
-from signup_sync.db.models import FunnelConversion, FunnelEvent
+from signup_sync.db.models import FunnelConversion
 from signup_sync.db.types import utcnow
 from signup_sync.events import repository as events_repository
 from signup_sync.events.records import EventRecord
@@ -18,19 +20,20 @@ from signup_sync.events.service import ingest
 from signup_sync.vocabulary import EventType
 
 
-def _touch(event: FunnelEvent) -> Touchpoint:
-    item, item_name = item_of(event.event_metadata)
+def _touch(row: Row[Any]) -> Touchpoint:
+    """A touchpoint from a row of ``events_repository.TOUCHPOINT_COLUMNS``."""
+    item, item_name = item_of(row.event_metadata)
     return Touchpoint(
-        event_id=event.id,
-        source_type=event.source_type,
-        event_type=event.event_type,
-        occurred_at=event.occurred_at,
-        utm_source=event.utm_source,
-        utm_medium=event.utm_medium,
-        utm_campaign=event.utm_campaign,
-        utm_term=event.utm_term,
-        utm_content=event.utm_content,
-        channel=event.channel,
+        event_id=row.id,
+        source_type=row.source_type,
+        event_type=row.event_type,
+        occurred_at=row.occurred_at,
+        utm_source=row.utm_source,
+        utm_medium=row.utm_medium,
+        utm_campaign=row.utm_campaign,
+        utm_term=row.utm_term,
+        utm_content=row.utm_content,
+        channel=row.channel,
         item=item,
         item_name=item_name,
     )
@@ -41,6 +44,8 @@ def _touch_out(data: object) -> Touch | None:
 
 
 def to_out(conversion: FunnelConversion, email: str, *, duplicate: bool) -> ConversionOut:
+    """The answer for a stored conversion, from its attribution document (validating the
+    document's strings is cheaper than building the touchpoints with ``model_construct``)."""
     attribution = conversion.attribution or {}
     if duplicate:
         message = "Conversion already recorded for this lead and conversion type; nothing changed"
@@ -169,13 +174,12 @@ async def record_conversion(session: AsyncSession, data: ConversionIn) -> Conver
         attribution=None,
         created_at=utcnow(),
     )
-    attributed = attribute(touches, converted_at, data.value, data.half_life_days)
+    attribution = attribute(touches, converted_at, data.value, data.half_life_days)
     conversion.attribution = {
         "first_touch": first.as_json() if first else None,
         "last_touch": last.as_json() if last else None,
         "half_life_days": data.half_life_days,
-        "touchpoints": [a.as_json() for a in attributed],
+        "touchpoints": attribution.touchpoints_json(),
     }
-    await repository.add(session, conversion)
-    await repository.add_credits(session, credit_rows(conversion, attributed))
+    await repository.add(session, conversion, lambda: credit_columns(attribution))
     return to_out(conversion, data.email, duplicate=False)

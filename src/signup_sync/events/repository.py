@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signup_sync.db import pg_ingest
@@ -67,12 +68,29 @@ async def find_existing(
     return [StoredEvent(**row._mapping) for row in rows.all()]
 
 
+# What attribution reads of a touchpoint (``conversions.service``), in this order.
+TOUCHPOINT_COLUMNS = (
+    FunnelEvent.id,
+    FunnelEvent.source_type,
+    FunnelEvent.event_type,
+    FunnelEvent.occurred_at,
+    FunnelEvent.utm_source,
+    FunnelEvent.utm_medium,
+    FunnelEvent.utm_campaign,
+    FunnelEvent.utm_term,
+    FunnelEvent.utm_content,
+    FunnelEvent.channel,
+    FunnelEvent.event_metadata,
+)
+
+
 async def touchpoints(
     session: AsyncSession, lead_id: int, since: datetime, until: datetime, exclude_type: str
-) -> list[FunnelEvent]:
-    """A lead's events in [since, until], oldest first, ties broken by id (arrival order)."""
-    rows = await session.execute(
-        select(FunnelEvent)
+) -> Sequence[Row[Any]]:
+    """A lead's events in [since, until], oldest first, ties broken by id (arrival order):
+    rows of ``TOUCHPOINT_COLUMNS`` (plain rows: no ORM objects to build and track)."""
+    result = await session.execute(
+        select(*TOUCHPOINT_COLUMNS)
         .where(
             FunnelEvent.lead_id == lead_id,
             FunnelEvent.occurred_at >= since,
@@ -81,4 +99,4 @@ async def touchpoints(
         )
         .order_by(FunnelEvent.occurred_at, FunnelEvent.id)
     )
-    return list(rows.scalars())
+    return result.all()
