@@ -164,13 +164,19 @@ async def _commit_page(
                 # Renewing the lease and storing the cursor is one statement; a lease lost
                 # meanwhile rolls the whole page back (the update takes the source's row lock,
                 # so a run taking over waits for this commit or sees the lease still ours).
+                # The log's counters ride along (one statement on PostgreSQL), written only
+                # while the lease is ours.
                 progress = repo.page_progress(page.cursor, counted.created)
+                totals = run_tally.merged(page_tally.merged(counted))
                 if not await lease.renew(
-                    session, run.source_id, owner=run.owner, ttl_seconds=ttl, also=progress
+                    session,
+                    run.source_id,
+                    owner=run.owner,
+                    ttl_seconds=ttl,
+                    also=progress,
+                    log=(run.log_id, totals.log_values()),
                 ):
                     raise LeaseLost
-                totals = run_tally.merged(page_tally.merged(counted))
-                await repo.update_running_log(session, run.log_id, totals.log_values())
         except IntegrityError:
             # A webhook or request stored one of these events concurrently: re-run the page.
             if attempt == PAGE_ATTEMPTS:
@@ -218,24 +224,39 @@ async def _heartbeat(factory: Factory, run: StartedSync, ttl: float) -> None:
             log.warning("sync_heartbeat_failed", source_id=run.source_id, error=describe(exc))
 
 
-class ReadAhead:
-    """Reads the next page while the current one is being committed: the source's and the
-    database's waits overlap instead of adding up. One page ahead, so memory stays flat; a
-    failure reading it surfaces after the current page is committed, as before."""
+@dataclass(slots=True)
+class MappedPage:
+    """A page read and mapped, not yet committed."""
 
-    def __init__(self, pages: AsyncIterator[Page]) -> None:
+    page: Page
+    tally: Tally  # this page's own counts: pages=1, records read, skips
+    events: list[EventRecord]
+    owners: list[int]  # for each event, the index of its record in the page
+
+
+class ReadAhead:
+    """Reads and maps the next page while the current one is being committed: the source's
+    wait, the next page's parsing and mapping (CPU) and the database's work on the current
+    page overlap instead of adding up. One page ahead, so memory stays flat; a failure
+    reading it surfaces after the current page is committed, as before."""
+
+    def __init__(self, pages: AsyncIterator[Page], prepare: Callable[[Page], MappedPage]) -> None:
         self._pages = pages
-        self._next: asyncio.Future[Page] | None = None
+        self._prepare = prepare
+        self._next: asyncio.Future[MappedPage] | None = None
 
     def __aiter__(self) -> ReadAhead:
         return self
 
-    async def __anext__(self) -> Page:
-        pending = self._next or asyncio.ensure_future(anext(self._pages))
+    async def _read(self) -> MappedPage:
+        return self._prepare(await anext(self._pages))
+
+    async def __anext__(self) -> MappedPage:
+        pending = self._next or asyncio.ensure_future(self._read())
         self._next = None
-        page = await pending  # StopAsyncIteration ends the loop
-        self._next = asyncio.ensure_future(anext(self._pages))
-        return page
+        mapped = await pending  # StopAsyncIteration ends the loop
+        self._next = asyncio.ensure_future(self._read())
+        return mapped
 
     async def stop(self) -> None:
         """Cancel a read in flight, so that the connector's pages can be closed."""
@@ -308,8 +329,19 @@ async def execute(
         )
         connector = connector_cls(ctx)
         pages = connector.pages()
-        ahead = ReadAhead(pages)
-        async for page in ahead:
+        mapper = connector
+        read = 0
+
+        def prepare(page: Page) -> MappedPage:
+            nonlocal read
+            read += 1
+            page_tally = Tally(max_messages=max_messages, pages=1, processed=len(page.records))
+            events, owners = _map_page(mapper, page, run.source_id, page_tally, read)
+            return MappedPage(page, page_tally, events, owners)
+
+        ahead = ReadAhead(pages, prepare)
+        async for mapped in ahead:
+            page, page_tally = mapped.page, mapped.tally
             if tally.pages >= max_pages:
                 # The page just read is not committed: the stored cursor is the last
                 # committed page's, so the next run reads this page again and goes on.
@@ -321,8 +353,7 @@ async def execute(
                     stops=True,
                 )
                 break
-            page_tally = Tally(max_messages=max_messages, pages=1, processed=len(page.records))
-            events, owners = _map_page(connector, page, run.source_id, page_tally, tally.pages + 1)
+            events, owners = mapped.events, mapped.owners
             if run.options.dry_run:
                 await _dry_page(factory, events, owners, page_tally, new_leads)
             else:

@@ -1,0 +1,160 @@
+"""How a sync page moves through the engine: read and mapped ahead, committed with few
+statements, its text checked cheaply. (Speed itself is measured by ``bench``, not here.)"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from signup_sync.db.models import FunnelSource, FunnelSyncLog
+from signup_sync.db.session import create_session_factory
+from signup_sync.events.records import EventRecord
+from signup_sync.sources.base import Page
+from signup_sync.sync import lease
+from signup_sync.sync.clean import clean_event, is_storable_json
+from signup_sync.sync.runner import MappedPage, ReadAhead
+from signup_sync.sync.tally import Tally
+from tests.sync_fakes import BASE_TIME, add_source
+
+
+def _page(n: int) -> Page:
+    return Page(records=[{"n": n}], cursor={"page": n}, label=f"page {n}")
+
+
+async def test_the_next_page_is_read_and_mapped_while_the_current_one_is_in_use() -> None:
+    async def pages() -> AsyncIterator[Page]:
+        for n in (1, 2, 3):
+            yield _page(n)
+
+    prepared: list[int] = []
+
+    def prepare(page: Page) -> MappedPage:
+        prepared.append(page.records[0]["n"])
+        return MappedPage(page, Tally(pages=1, processed=1), [], [])
+
+    ahead = ReadAhead(pages(), prepare)
+    first = await anext(ahead)
+    assert first.page.records == [{"n": 1}]
+    for _ in range(5):  # the current page's commit awaits the database: the loop runs
+        await asyncio.sleep(0)
+    assert prepared == [1, 2]  # page 2 mapped already; page 3 not (one page ahead only)
+    assert [m.page.records[0]["n"] async for m in ahead] == [2, 3]
+    await ahead.stop()
+
+
+async def _running_log(engine: AsyncEngine, source_id: int) -> int:
+    factory = create_session_factory(engine)
+    async with factory() as session:
+        source = await session.get(FunnelSource, source_id)
+        assert source is not None
+        log = FunnelSyncLog(source_id=source_id, source_type=source.source_type, status="running")
+        session.add(log)
+        source.lease_owner = "us"
+        source.lease_expires_at = BASE_TIME
+        await session.commit()
+        return log.id
+
+
+async def test_a_page_renews_the_lease_and_writes_the_log_only_while_the_lease_is_ours(
+    engine: AsyncEngine,
+) -> None:
+    factory = create_session_factory(engine)
+    source_id = await add_source(factory)
+    log_id = await _running_log(engine, source_id)
+
+    async def renew(owner: str, processed: int) -> bool:
+        async with factory() as session:
+            values = {"leads_processed": processed, "details": {"pages": processed}}
+            ok = await lease.renew(
+                session,
+                source_id,
+                owner=owner,
+                ttl_seconds=60,
+                also={"cursor": {"at": processed}},
+                log=(log_id, values),
+            )
+            await session.commit()
+            return ok
+
+    async def state() -> tuple[Any, int, Any]:
+        async with factory() as session:
+            source = await session.get(FunnelSource, source_id, populate_existing=True)
+            log = await session.get(FunnelSyncLog, log_id, populate_existing=True)
+            assert source is not None and log is not None
+            return source.cursor, log.leads_processed, log.details
+
+    assert await renew("us", 5)
+    assert await state() == ({"at": 5}, 5, {"pages": 5})
+    assert not await renew("another run", 9)  # not our lease: neither source nor log move
+    assert await state() == ({"at": 5}, 5, {"pages": 5})
+
+    async with factory() as session:  # someone closed the log (e.g. it was reaped)
+        log = await session.get(FunnelSyncLog, log_id)
+        assert log is not None
+        log.status = "failed"
+        await session.commit()
+    assert await renew("us", 7)  # the lease is still ours; a closed log is left alone
+    assert await state() == ({"at": 7}, 5, {"pages": 5})
+
+
+async def test_on_postgresql_the_lease_cursor_and_log_are_one_statement(
+    engine: AsyncEngine,
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite: two statements in one transaction (see lease.renew)")
+    factory = create_session_factory(engine)
+    source_id = await add_source(factory)
+    log_id = await _running_log(engine, source_id)
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with factory() as session:
+            assert await lease.renew(
+                session,
+                source_id,
+                owner="us",
+                ttl_seconds=60,
+                also={"cursor": {"at": 1}},
+                log=(log_id, {"leads_processed": 1}),
+            )
+            await session.commit()
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    assert len(statements) == 1, statements
+    async with factory() as session:
+        processed = await session.scalar(
+            select(FunnelSyncLog.leads_processed).where(FunnelSyncLog.id == log_id)
+        )
+    assert processed == 1
+
+
+def test_clean_metadata_is_checked_in_one_pass_and_kept_as_is() -> None:
+    assert is_storable_json({"a": "José 😀", "n": [1, None, {"b": True}]})
+    assert not is_storable_json({"a": "x\x00"})
+    assert not is_storable_json({"k\x00": 1})
+    assert not is_storable_json({"a": "\ud800"})
+    assert not is_storable_json({"a": "\ud83d\ude00"})  # a pair the walk must join
+    assert not is_storable_json({1: "non-string key"})
+    # A backslash followed by "u0000" is text, not NUL: walking it changes nothing.
+    assert not is_storable_json({"a": "\\u0000"})
+
+    clean = {"affiliate": "IG", "answers": [{"q": "Zoë"}]}
+    record = EventRecord(
+        source_type="eventbrite",
+        event_type="registered",
+        occurred_at=BASE_TIME,
+        email="a@example.com",
+        metadata=clean,
+    )
+    assert clean_event(record).metadata is clean  # not rebuilt
+    record.metadata = {"note": "a\x00b"}
+    assert clean_event(record).metadata == {"note": "ab"}
