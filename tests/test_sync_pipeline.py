@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from signup_sync.db.models import FunnelSource, FunnelSyncLog
+from signup_sync.db.models import FunnelEvent, FunnelSource, FunnelSyncLog
 from signup_sync.db.session import create_session_factory
 from signup_sync.events.records import EventRecord
+from signup_sync.events.service import ingest
 from signup_sync.sources.base import Page
 from signup_sync.sync import lease
 from signup_sync.sync.clean import clean_event, is_storable_json
@@ -150,7 +151,7 @@ def test_clean_metadata_is_checked_in_one_pass_and_kept_as_is() -> None:
     clean = {"affiliate": "IG", "answers": [{"q": "Zoë"}]}
     record = EventRecord(
         source_type="eventbrite",
-        event_type="registered",
+        event_type="event_registered",
         occurred_at=BASE_TIME,
         email="a@example.com",
         metadata=clean,
@@ -158,3 +159,81 @@ def test_clean_metadata_is_checked_in_one_pass_and_kept_as_is() -> None:
     assert clean_event(record).metadata is clean  # not rebuilt
     record.metadata = {"note": "a\x00b"}
     assert clean_event(record).metadata == {"note": "ab"}
+
+
+async def test_only_the_duplicate_lookup_is_planned_with_its_parameters(
+    engine: AsyncEngine,
+) -> None:
+    """The lookup must not keep a generic plan made while the table was small; the writes
+    should (re-planning them, their foreign-key checks and triggers cost more than they do)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("plan caching is PostgreSQL's")
+    factory = create_session_factory(engine)
+    source_id = await add_source(factory)
+    async with factory() as session:
+        for page in range(8):  # more than the 5 custom plans before PostgreSQL goes generic
+            records = [
+                EventRecord(
+                    source_type="eventbrite",
+                    event_type="event_registered",
+                    occurred_at=BASE_TIME,
+                    email=f"p{page}-{i}@example.com",
+                    external_id=f"{page}-{i}",
+                    source_id=source_id,
+                )
+                for i in range(3)
+            ]
+            outcomes = await ingest(session, records)
+            assert [o.status for o in outcomes] == ["accepted"] * 3
+        plans = (
+            await session.execute(
+                text(
+                    "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+                    " WHERE statement LIKE '%funnel_events%'"
+                )
+            )
+        ).all()
+        await session.rollback()
+    lookup = [(g, c) for s, g, c in plans if s.lstrip().startswith("SELECT funnel_events.id")]
+    writes = [(g, c) for s, g, c in plans if "INSERT INTO funnel_events" in s]
+    assert lookup and all(g == 0 and c >= 8 for g, c in lookup), plans
+    assert writes and all(g > 0 for g, _ in writes), plans
+
+
+async def test_rows_keep_every_value_through_the_json_transport(engine: AsyncEngine) -> None:
+    """PostgreSQL's rows travel as one JSON document: metadata None is still JSON null (not
+    SQL NULL), nested metadata and non-ASCII text are intact, times keep their microseconds."""
+    factory = create_session_factory(engine)
+    at = BASE_TIME.replace(microsecond=123456)
+    records = [
+        EventRecord(
+            source_type="eventbrite",
+            event_type="event_registered",
+            occurred_at=at,
+            email=f"j{i}@example.com",
+            first_name="Zoë 美咲",
+            external_id=f"j{i}",
+            metadata=meta,
+        )
+        for i, meta in enumerate([None, {"a": [1, 2.5, None, {"b": "ñ"}], "big": 2**53 + 1}])
+    ]
+    async with factory() as session:
+        await ingest(session, records)
+        await session.commit()
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT e.external_id, e.metadata IS NULL, l.first_name"
+                    " FROM funnel_events e JOIN funnel_leads l ON l.id = e.lead_id"
+                    " ORDER BY e.external_id"
+                )
+            )
+        ).all()
+        query = select(FunnelEvent.event_metadata, FunnelEvent.occurred_at)
+        stored = (await session.execute(query.order_by(FunnelEvent.external_id))).all()
+    assert [tuple(r) for r in rows] == [
+        ("j0", False, "Zoë 美咲"),
+        ("j1", False, "Zoë 美咲"),
+    ]
+    assert [m for m, _ in stored] == [None, {"a": [1, 2.5, None, {"b": "ñ"}], "big": 2**53 + 1}]
+    assert [t for _, t in stored] == [at, at]

@@ -51,7 +51,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from signup_sync import sources
-from signup_sync.db.session import plan_each_statement, unit_of_work
+from signup_sync.db.session import unit_of_work
 from signup_sync.db.types import utcnow
 from signup_sync.events.records import EventRecord
 from signup_sync.events.service import ingest
@@ -159,7 +159,6 @@ async def _commit_page(
         counted = Tally(max_messages=page_tally.max_messages)
         try:
             async with unit_of_work(factory) as session:
-                await plan_each_statement(session)
                 counted.count_outcomes(await ingest(session, events) if events else [], owners)
                 # Renewing the lease and storing the cursor is one statement; a lease lost
                 # meanwhile rolls the whole page back (the update takes the source's row lock,
