@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from signup_sync.db.models import FunnelEvent, FunnelSource, FunnelSyncLog
 from signup_sync.db.session import create_session_factory
 from signup_sync.events.records import EventRecord
-from signup_sync.events.service import ingest
+from signup_sync.events.service import ingest, lead_row, lead_row_of
 from signup_sync.sources.base import Page
 from signup_sync.sync import lease
 from signup_sync.sync.clean import clean_event, is_storable_json
@@ -237,3 +238,64 @@ async def test_rows_keep_every_value_through_the_json_transport(engine: AsyncEng
     ]
     assert [m for m, _ in stored] == [None, {"a": [1, 2.5, None, {"b": "ñ"}], "big": 2**53 + 1}]
     assert [t for _, t in stored] == [at, at]
+
+
+def test_the_one_record_lead_row_is_the_general_one() -> None:
+    now = BASE_TIME + timedelta(days=3)
+    base = {"source_type": "eventbrite", "occurred_at": BASE_TIME, "email": "a@example.com"}
+    cases = [
+        EventRecord(event_type="event_registered", **base),
+        EventRecord(event_type="event_attended", status="cancelled", **base),
+        EventRecord(
+            event_type="converted",
+            first_name="Zoë",
+            last_name="",
+            phone="+1 305 555 0100",
+            phone_e164="+13055550100",
+            company="Acme",
+            utm_source="ig",
+            utm_medium="story",
+            utm_campaign="june",
+            metadata={"item": {"kind": "event", "id": "81", "name": "Rooftop"}},
+            **base,
+        ),
+        EventRecord(event_type="lead_captured", gclid="g1", landing_page="/x", **base),
+        EventRecord(
+            source_type="manual",
+            event_type="signup_completed",
+            occurred_at=BASE_TIME,
+            email=None,
+            phone_e164="+447946000111",
+            status="refunded",
+        ),
+    ]
+    for record in cases:
+        assert lead_row_of([record], now) == lead_row([record], now)
+        assert list(lead_row_of([record], now)) == list(lead_row([record], now))
+    assert lead_row_of(cases[:2], now) == lead_row(cases[:2], now)
+
+
+def test_text_fields_are_cleaned_only_when_one_needs_it() -> None:
+    record = EventRecord(
+        source_type="eventbrite",
+        event_type="event_registered",
+        occurred_at=BASE_TIME,
+        email="a@example.com",
+        first_name="Ana\ud83d",
+        last_name="\ude00Lee",  # a half of a pair in each field: both are lone
+        company="Ac\x00me",
+    )
+    clean_event(record)
+    assert (record.first_name, record.last_name, record.company) == (
+        "Ana\ufffd",
+        "\ufffdLee",
+        "Acme",
+    )
+    fine = EventRecord(
+        source_type="eventbrite",
+        event_type="event_registered",
+        occurred_at=BASE_TIME,
+        email="b@example.com",
+        first_name="Zoë",
+    )
+    assert clean_event(fine).first_name == "Zoë"

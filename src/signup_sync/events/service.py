@@ -142,6 +142,44 @@ def lead_row(records: Sequence[EventRecord], now: datetime) -> dict[str, Any]:
     }
 
 
+def lead_row_of(records: Sequence[EventRecord], now: datetime) -> dict[str, Any]:
+    """``lead_row``, with a direct path for a person seen through one record (nearly every
+    person of a sync page): the same values without the folds over the group (~16 µs a
+    record, a third of a page's row building). ``tests/test_sync_pipeline.py`` holds the
+    two to the same result."""
+    if len(records) != 1:
+        return lead_row(records, now)
+    r = records[0]
+    counts = r.status == "active"
+    at = r.occurred_at
+    stage = r.stage if counts else 0
+    item, item_name = item_of(r.metadata)
+    row = {
+        "email": r.email or None,
+        "phone": r.phone or None,
+        "phone_e164": r.phone_e164 or None,
+        "first_name": r.first_name or None,
+        "last_name": r.last_name or None,
+        "company": r.company or None,
+        "stage": stage,
+        "first_seen_at": at,
+        "last_seen_at": at,
+        "first_touch_source_type": r.source_type,
+        "first_touch_utm_source": r.utm_source,
+        "first_touch_utm_medium": r.utm_medium,
+        "first_touch_utm_campaign": r.utm_campaign,
+        "converted_at": at if counts and r.event_type == EventType.CONVERTED else None,
+        "first_touch_channel": channel_of_record(r),
+        "first_touch_item": item,
+        "first_touch_item_name": item_name,
+    }
+    for n in STAGE_NUMBERS:
+        row[f"stage_{n}_at"] = at if counts and stage >= n else None
+    row["created_at"] = now
+    row["updated_at"] = now
+    return row
+
+
 def event_row(record: EventRecord, lead_id: int, now: datetime) -> dict[str, Any]:
     return {
         "lead_id": lead_id,
@@ -207,7 +245,7 @@ async def _ingest_one(session: AsyncSession, record: EventRecord) -> IngestOutco
     if record.lead_key[0] != "email" or session.get_bind().dialect.name != "postgresql":
         return None
     now = utcnow()
-    lead = lead_row([record], now)
+    lead = lead_row_of([record], now)
     if lead["phone_e164"]:
         return None  # phone claims need their own statements (leads.stitching)
     row = event_row(record, 0, now)
@@ -331,7 +369,7 @@ async def _store_together(
     groups: dict[tuple[str, str], list[EventRecord]] = {}
     for record in sorted(records, key=lambda r: r.occurred_at):  # stable: ties keep input order
         groups.setdefault(record.lead_key, []).append(record)
-    lead_rows = [lead_row(group, now) for group in groups.values()]
+    lead_rows = [lead_row_of(group, now) for group in groups.values()]
     if not can_store_together(session, lead_rows):
         return None
     rows = [event_row(record, 0, now) for record in records]
@@ -351,7 +389,7 @@ async def _upsert_leads_for(
         groups.setdefault(record.lead_key, []).append(record)
     refs: dict[tuple[str, str], LeadRef] = {}
     for kind in ("email", "phone"):
-        rows = [lead_row(group, now) for (k, _), group in groups.items() if k == kind]
+        rows = [lead_row_of(group, now) for (k, _), group in groups.items() if k == kind]
         if kind == "email":
             # Email rows first, so that a phone-only record in the same batch joins them.
             await claim_phones(session, rows)

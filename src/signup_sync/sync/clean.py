@@ -52,10 +52,13 @@ def clean_json(value: Any) -> Any:
 
 def clean_event(event: EventRecord) -> EventRecord:
     """Make ``event``'s text storable, in place; returns it."""
-    for name in _FIELDS:
-        value = getattr(event, name)
-        if isinstance(value, str):
-            setattr(event, name, clean_text(value))
+    texts = [v for name in _FIELDS if isinstance(v := getattr(event, name), str)]
+    # One search over all the text fields; field by field only when something is found.
+    if _UNSTORABLE.search("".join(texts)) is not None:
+        for name in _FIELDS:
+            value = getattr(event, name)
+            if isinstance(value, str):
+                setattr(event, name, clean_text(value))
     if event.metadata and not is_storable_json(event.metadata):
         event.metadata = clean_json(event.metadata)
     if event.extra and not is_storable_json(event.extra):
