@@ -69,16 +69,21 @@ async def test_a_page_renews_the_lease_and_writes_the_log_only_while_the_lease_i
     source_id = await add_source(factory)
     log_id = await _running_log(engine, source_id)
 
-    async def renew(owner: str, processed: int) -> bool:
+    async def renew(owner: str, processed: int, cursor: Any = "page") -> bool:
         async with factory() as session:
-            values = {"leads_processed": processed, "details": {"pages": processed}}
-            ok = await lease.renew(
+            values = {k: 0 for k in lease.PAGE_LOG_KEYS}
+            values.update(
+                leads_processed=processed, error_messages=[], details={"pages": processed}
+            )
+            ok = await lease.store_page(
                 session,
                 source_id,
                 owner=owner,
                 ttl_seconds=60,
-                also={"cursor": {"at": processed}},
-                log=(log_id, values),
+                cursor={"at": processed} if cursor == "page" else cursor,
+                leads_created=1,
+                log_id=log_id,
+                log_values=values,
             )
             await session.commit()
             return ok
@@ -102,9 +107,14 @@ async def test_a_page_renews_the_lease_and_writes_the_log_only_while_the_lease_i
         await session.commit()
     assert await renew("us", 7)  # the lease is still ours; a closed log is left alone
     assert await state() == ({"at": 7}, 5, {"pages": 5})
+    assert await renew("us", 8, cursor=None)  # a page without a cursor keeps the stored one
+    assert await state() == ({"at": 7}, 5, {"pages": 5})
+    async with factory() as session:
+        source = await session.get(FunnelSource, source_id)
+        assert source is not None and source.total_leads_captured == 3
 
 
-async def test_on_postgresql_the_lease_cursor_and_log_are_one_statement(
+async def test_on_postgresql_a_pages_bookkeeping_is_one_statement(
     engine: AsyncEngine,
 ) -> None:
     if engine.dialect.name != "postgresql":
@@ -120,13 +130,17 @@ async def test_on_postgresql_the_lease_cursor_and_log_are_one_statement(
     event.listen(engine.sync_engine, "before_cursor_execute", count)
     try:
         async with factory() as session:
-            assert await lease.renew(
+            values: dict[str, Any] = {k: 0 for k in lease.PAGE_LOG_KEYS}
+            values.update(leads_processed=1, error_messages=["x"], details={})
+            assert await lease.store_page(
                 session,
                 source_id,
                 owner="us",
                 ttl_seconds=60,
-                also={"cursor": {"at": 1}},
-                log=(log_id, {"leads_processed": 1}),
+                cursor={"at": 1},
+                leads_created=1,
+                log_id=log_id,
+                log_values=values,
             )
             await session.commit()
     finally:

@@ -229,6 +229,12 @@ async def _run(session: AsyncSession, statement: Compiled, params: dict[str, Any
     return list(result.all())
 
 
+# For other hot statements built the same way (e.g. the sync page's lease and log update):
+# compile once (cache the result), run with the parameters by name.
+precompile = _sql
+run_compiled = _run
+
+
 def _stored_columns() -> list[Any]:
     e = FunnelEvent
     return [

@@ -165,15 +165,16 @@ async def _commit_page(
                 # so a run taking over waits for this commit or sees the lease still ours).
                 # The log's counters ride along (one statement on PostgreSQL), written only
                 # while the lease is ours.
-                progress = repo.page_progress(page.cursor, counted.created)
                 totals = run_tally.merged(page_tally.merged(counted))
-                if not await lease.renew(
+                if not await lease.store_page(
                     session,
                     run.source_id,
                     owner=run.owner,
                     ttl_seconds=ttl,
-                    also=progress,
-                    log=(run.log_id, totals.log_values()),
+                    cursor=page.cursor,
+                    leads_created=counted.created,
+                    log_id=run.log_id,
+                    log_values=totals.log_values(),
                 ):
                     raise LeaseLost
         except IntegrityError:
