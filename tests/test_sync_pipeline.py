@@ -12,16 +12,28 @@ import pytest
 from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from signup_sync import sources
 from signup_sync.db.models import FunnelEvent, FunnelSource, FunnelSyncLog
 from signup_sync.db.session import create_session_factory
 from signup_sync.events.records import EventRecord
 from signup_sync.events.service import ingest, lead_row, lead_row_of
 from signup_sync.sources.base import Page
-from signup_sync.sync import lease
+from signup_sync.sync import lease, runner
 from signup_sync.sync.clean import clean_event, is_storable_json
-from signup_sync.sync.runner import MappedPage, ReadAhead
+from signup_sync.sync.runner import MappedPage, ReadAhead, run_sync
 from signup_sync.sync.tally import Tally
-from tests.sync_fakes import BASE_TIME, add_source
+from tests.conftest import truncate_all
+from tests.sync_fakes import (
+    BASE_TIME,
+    FakeConnector,
+    add_source,
+    count_rows,
+    fake_connector,
+    record,
+    snapshot,
+)
+
+__all__ = ["fake_connector"]
 
 
 def _page(n: int) -> Page:
@@ -283,9 +295,9 @@ def test_the_one_record_lead_row_is_the_general_one() -> None:
             status="refunded",
         ),
     ]
-    for record in cases:
-        assert lead_row_of([record], now) == lead_row([record], now)
-        assert list(lead_row_of([record], now)) == list(lead_row([record], now))
+    for one in cases:
+        assert lead_row_of([one], now) == lead_row([one], now)
+        assert list(lead_row_of([one], now)) == list(lead_row([one], now))
     assert lead_row_of(cases[:2], now) == lead_row(cases[:2], now)
 
 
@@ -313,3 +325,105 @@ def test_text_fields_are_cleaned_only_when_one_needs_it() -> None:
         first_name="Zoë",
     )
     assert clean_event(fine).first_name == "Zoë"
+
+
+class OverlappingConnector(FakeConnector):
+    """Each page re-reads the previous page's last record (a cursor that keeps an overlap)."""
+
+    async def pages(self) -> AsyncIterator[Page]:
+        rows = self._rows()
+        size = self.config.page_size
+        for number, start in enumerate(range(0, len(rows), size), 1):
+            chunk = rows[max(start - 1, 0) : start + size]
+            yield Page(
+                records=chunk,
+                cursor={"after": [chunk[-1]["updated"], chunk[-1]["id"]]},
+                label=f"page {number}",
+            )
+
+
+async def test_overlapping_pages_committed_two_at_a_time_store_the_same_rows(
+    engine: AsyncEngine, fake_connector: type[FakeConnector], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next page's lookup runs before the page it overlaps has committed: the re-read
+    event must still end up stored once, as if the pages had gone one by one."""
+    factory = create_session_factory(engine)
+    FakeConnector.data["default"] = [record(i, f"p{i % 7}@example.com") for i in range(1, 41)]
+    source_id = await add_source(factory, config={"page_size": 4})
+    once = await run_sync(factory, source_id)
+    expected = await snapshot(factory)
+
+    await truncate_all(engine)
+    monkeypatch.setitem(sources.REGISTRY, "easyappointments", OverlappingConnector)
+    source_id = await add_source(factory, config={"page_size": 4})
+    overlapping = await run_sync(factory, source_id)
+
+    assert overlapping.status == "success", overlapping.error_messages
+    assert await snapshot(factory) == expected
+    assert (overlapping.leads_created, overlapping.pages) == (once.leads_created, once.pages)
+    assert overlapping.leads_processed == once.leads_processed + once.pages - 1
+    assert overlapping.details["events_stored"] == once.details["events_stored"] == 40
+
+
+async def test_a_page_that_fails_to_commit_takes_the_page_after_it_down(
+    engine: AsyncEngine, fake_connector: type[FakeConnector], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Page 3 may be looked up while page 2 commits; page 2 losing the lease must leave only
+    page 1 stored, with page 1's cursor, so the next run resumes there."""
+    factory = create_session_factory(engine)
+    FakeConnector.data["default"] = [record(i, f"u{i}@example.com") for i in range(1, 13)]
+    source_id = await add_source(factory)
+    real = lease.store_page
+    calls = 0
+
+    async def lost_on_page_two(*args: Any, **kwargs: Any) -> bool:
+        nonlocal calls
+        calls += 1
+        return False if calls == 2 else await real(*args, **kwargs)
+
+    monkeypatch.setattr(lease, "store_page", lost_on_page_two)
+    result = await run_sync(factory, source_id)
+
+    assert result.status == "partial" and "lease lost" in result.error_messages[-1]
+    assert result.pages == 1 and result.leads_created == 3
+    assert await count_rows(factory, "funnel_events") == 3
+    async with factory() as session:
+        source = await session.get(FunnelSource, source_id)
+        assert source is not None and source.cursor == {"after": [3, 3]}
+        log = await session.get(FunnelSyncLog, result.sync_log_id)
+        assert log is not None and (log.leads_processed, log.leads_created) == (3, 3)
+
+
+async def test_on_postgresql_the_next_page_is_looked_up_while_a_page_commits(
+    engine: AsyncEngine, fake_connector: type[FakeConnector], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    factory = create_session_factory(engine)
+    FakeConnector.data["default"] = [record(i, f"u{i}@example.com") for i in range(1, 10)]
+    source_id = await add_source(factory)
+    order: list[str] = []
+    real_ingest, real_store = runner.ingest, lease.store_page
+
+    async def ingest(session: Any, records: Any, **kwargs: Any) -> Any:
+        order.append(f"lookup {records[0].external_id}")
+        return await real_ingest(session, records, **kwargs)
+
+    async def store_page(*args: Any, **kwargs: Any) -> bool:
+        stored = await real_store(*args, **kwargs)
+        order.append(f"stored {kwargs['cursor']['after'][1]}")
+        return stored
+
+    monkeypatch.setattr(runner, "ingest", ingest)
+    monkeypatch.setattr(lease, "store_page", store_page)
+    result = await run_sync(factory, source_id)
+    assert result.status == "success" and result.pages == 3
+    if engine.dialect.name == "postgresql":  # page 2's lookups start before page 1 is stored
+        assert order.index("lookup appointment:4") < order.index("stored 3"), order
+    else:  # one connection, one writer: strictly one page after the other
+        assert order == [
+            "lookup appointment:1",
+            "stored 3",
+            "lookup appointment:4",
+            "stored 6",
+            "lookup appointment:7",
+            "stored 9",
+        ]
