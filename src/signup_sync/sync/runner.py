@@ -87,6 +87,15 @@ DEFAULT_MAX_PAGES = 10_000
 DRY_RUN_MEMORY = 100_000
 
 
+# How long a page that already holds its locks waits for the previous page to finish before
+# it rolls back and waits holding nothing (see _commit_page); normally milliseconds.
+PREVIOUS_PAGE_PATIENCE = 2.0
+
+
+class _WaitedTooLong(Exception):
+    """The previous page is slow to finish while this one holds locks: start over."""
+
+
 class LeaseLost(Exception):
     """Another run took this source's lease (ours expired): stop without writing."""
 
@@ -163,22 +172,32 @@ async def _commit_page(
     committed, and no page ever waits on a row lock of the page after it. An event that
     the previous page stored meanwhile is not seen by this page's lookup: its insert fails
     with a unique violation once that page commits, and the page runs again, as it does
-    when a webhook stored an event concurrently.
+    when a webhook stored an event concurrently. A page that waits on the previous one for
+    more than ``PREVIOUS_PAGE_PATIENCE`` rolls back (releasing its locks), waits, and runs
+    again: it never holds locks indefinitely on a wait PostgreSQL cannot see.
     """
     assert run.log_id is not None
     page_tally = mapped.tally
 
     async def previous_done() -> None:
-        if isinstance(before, asyncio.Task):
-            await asyncio.wait([before])
+        # This page may hold the erasure lock (shared) while it waits here. An erasure
+        # queued behind it would make the previous page wait for that erasure if it ever
+        # (re)takes the lock (a retry): a cycle PostgreSQL cannot see, through Python.
+        # So wait only so long, then roll back (releasing everything) and run again.
+        if isinstance(before, asyncio.Task) and not before.done():
+            done, _ = await asyncio.wait([before], timeout=PREVIOUS_PAGE_PATIENCE)
+            if not done:
+                raise _WaitedTooLong
 
-    for attempt in range(1, PAGE_ATTEMPTS + 1):
+    attempt = 0
+    while True:
         counted = Tally(max_messages=page_tally.max_messages)
         try:
             async with unit_of_work(factory) as session:
                 if mapped.events:
                     outcomes = await ingest(session, mapped.events, before_writes=previous_done)
                     counted.count_outcomes(outcomes, mapped.owners)
+                await previous_done()
                 run_tally = before if isinstance(before, Tally) else await before
                 # Renewing the lease and storing the cursor is one statement; a lease lost
                 # meanwhile rolls the whole page back (the update takes the source's row lock,
@@ -197,15 +216,19 @@ async def _commit_page(
                     log_values=totals.log_values(),
                 ):
                     raise LeaseLost
+        except _WaitedTooLong:
+            assert isinstance(before, asyncio.Task)
+            await asyncio.wait([before])  # holding nothing now
+            continue
         except IntegrityError:
             # A webhook, a request or the previous page stored one of these events
             # concurrently: re-run the page.
+            attempt += 1
             if attempt == PAGE_ATTEMPTS:
                 raise
             continue
         page_tally.absorb(counted)
         return run_tally.merged(page_tally)
-    raise AssertionError("unreachable")
 
 
 async def _dry_page(
