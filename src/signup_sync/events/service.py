@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -202,7 +202,19 @@ def event_row(record: EventRecord, lead_id: int, now: datetime) -> dict[str, Any
     }
 
 
-async def ingest(session: AsyncSession, records: Sequence[EventRecord]) -> list[IngestOutcome]:
+Barrier = Callable[[], Awaitable[None]]
+
+
+async def _no_wait() -> None:
+    return None
+
+
+async def ingest(
+    session: AsyncSession,
+    records: Sequence[EventRecord],
+    *,
+    before_writes: Barrier = _no_wait,
+) -> list[IngestOutcome]:
     """Store new events and merge their leads; report stored ones as duplicates.
 
     A constant number of statements per call (per chunk of rows), whatever the table
@@ -210,6 +222,10 @@ async def ingest(session: AsyncSession, records: Sequence[EventRecord]) -> list[
     first erasure), then per chunk one tombstone lookup, one event lookup, one lead upsert
     per key kind, one event insert. Records of an erased person are reported ``erased``
     and not written. Does not commit.
+
+    ``before_writes`` is awaited before each chunk's first write (after its lookups): the
+    sync engine uses it to let a page's lookups run while the previous page is still
+    writing, and its writes only after that page's (see ``sync.runner``).
     """
     outcomes: list[IngestOutcome | None] = [None] * len(records)
     key = None
@@ -221,11 +237,17 @@ async def ingest(session: AsyncSession, records: Sequence[EventRecord]) -> list[
         kept = [i for i in range(len(chunk)) if i not in erased]
         for i in erased:
             outcomes[start + i] = _erased(chunk[i], utcnow())
-        one = await _ingest_one(session, chunk[0]) if len(chunk) == len(kept) == 1 else None
+        if len(chunk) == len(kept) == 1:
+            await before_writes()
+            one = await _ingest_one(session, chunk[0])
+        else:
+            one = None
         if one is not None:
             outcomes[start] = one
             continue
-        stored = await _ingest_chunk(session, [chunk[i] for i in kept]) if kept else []
+        stored = (
+            await _ingest_chunk(session, [chunk[i] for i in kept], before_writes) if kept else []
+        )
         for i, outcome in zip(kept, stored, strict=True):
             outcomes[start + i] = outcome
     done = [o for o in outcomes if o is not None]
@@ -274,7 +296,7 @@ async def _ingest_one(session: AsyncSession, record: EventRecord) -> IngestOutco
 
 
 async def _ingest_chunk(
-    session: AsyncSession, records: Sequence[EventRecord]
+    session: AsyncSession, records: Sequence[EventRecord], before_writes: Barrier = _no_wait
 ) -> list[IngestOutcome]:
     now = utcnow()
     external = {k for r in records if (k := r.external_key) is not None}
@@ -313,6 +335,7 @@ async def _ingest_chunk(
             seen_idem[record.idempotency_key] = i
         new_index.append(i)
 
+    await before_writes()
     await update_event_statuses(session, status_changes)
     new_records = [records[i] for i in new_index]
     stored_together = await _store_together(session, new_records, now)

@@ -12,6 +12,8 @@ import dataclasses
 import re
 from typing import Any
 
+import orjson
+
 from signup_sync.events.records import EventRecord
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -24,6 +26,17 @@ def clean_text(value: str) -> str:
         return value
     value = value.replace("\x00", "")
     return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def is_storable_json(value: Any) -> bool:
+    """True when ``value`` certainly needs no cleaning: it serialises as JSON (no lone
+    surrogate, no non-string key) without ``\\u0000``. One C call instead of a walk over
+    every key and value; False only means "walk it" (``clean_json``), never "unstorable"."""
+    try:
+        encoded = orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError: a surrogate, a non-str key, an odd type
+        return False
+    return b"\\u0000" not in encoded
 
 
 def clean_json(value: Any) -> Any:
@@ -39,12 +52,15 @@ def clean_json(value: Any) -> Any:
 
 def clean_event(event: EventRecord) -> EventRecord:
     """Make ``event``'s text storable, in place; returns it."""
-    for name in _FIELDS:
-        value = getattr(event, name)
-        if isinstance(value, str):
-            setattr(event, name, clean_text(value))
-    if event.metadata:
+    texts = [v for name in _FIELDS if isinstance(v := getattr(event, name), str)]
+    # One search over all the text fields; field by field only when something is found.
+    if _UNSTORABLE.search("".join(texts)) is not None:
+        for name in _FIELDS:
+            value = getattr(event, name)
+            if isinstance(value, str):
+                setattr(event, name, clean_text(value))
+    if event.metadata and not is_storable_json(event.metadata):
         event.metadata = clean_json(event.metadata)
-    if event.extra:
+    if event.extra and not is_storable_json(event.extra):
         event.extra = clean_json(event.extra)
     return event

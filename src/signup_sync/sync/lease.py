@@ -16,11 +16,15 @@ import socket
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+import orjson
+from sqlalchemy import ColumnElement, DateTime, Integer, and_, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signup_sync.db import pg_ingest
 from signup_sync.db.models import FunnelSource, FunnelSyncLog
 from signup_sync.db.types import utcnow
 
@@ -83,15 +87,140 @@ async def renew(
     owner: str,
     ttl_seconds: float,
     also: dict[str, Any] | None = None,
+    log: tuple[int, dict[str, Any]] | None = None,
 ) -> bool:
     """Extend our lease (and set ``also`` on the source in the same statement); False, and
-    nothing changed, if it is no longer ours."""
-    result = await session.execute(
+    nothing changed, if it is no longer ours.
+
+    ``log`` (a log id and values): also update that log while it is running, only if the
+    lease was renewed. On PostgreSQL that is the same statement (a data-modifying CTE: one
+    round trip per sync page instead of two); elsewhere a second one.
+    """
+    renewal = (
         update(FunnelSource)
         .where(FunnelSource.id == source_id, FunnelSource.lease_owner == owner)
         .values(lease_expires_at=utcnow() + timedelta(seconds=ttl_seconds), **(also or {}))
     )
-    return bool(getattr(result, "rowcount", 0))
+    if log is not None and session.get_bind().dialect.name == "postgresql":
+        log_id, values = log
+        renewed = renewal.returning(FunnelSource.id).cte("renewed")
+        logged = (
+            update(FunnelSyncLog)
+            .where(
+                FunnelSyncLog.id == log_id,
+                FunnelSyncLog.status == "running",
+                select(renewed.c.id).exists(),
+            )
+            .values(values)
+            .cte("logged")
+        )
+        both = select(func.count()).select_from(renewed).add_cte(logged)
+        return bool((await session.execute(both)).scalar_one())
+    result = await session.execute(renewal)
+    renewed_lease = bool(getattr(result, "rowcount", 0))
+    if renewed_lease and log is not None:
+        log_id, values = log
+        await session.execute(
+            update(FunnelSyncLog)
+            .where(FunnelSyncLog.id == log_id, FunnelSyncLog.status == "running")
+            .values(values)
+        )
+    return renewed_lease
+
+
+# The counters a sync page writes to its log (``Tally.log_values``).
+PAGE_LOG_KEYS = (
+    "leads_processed",
+    "leads_created",
+    "leads_updated",
+    "leads_skipped",
+    "errors_count",
+    "error_messages",
+    "details",
+)
+_JSON_LOG_KEYS = frozenset({"error_messages", "details"})
+
+
+@cache
+def _page_progress_sql() -> pg_ingest.Compiled:
+    """``renew`` with a page's cursor, new leads and log counters, as one statement built
+    and compiled once (PostgreSQL): SQLAlchemy's per-call construction, cache key and ORM
+    execution of the general statement cost ~1 ms of CPU a page, the statement itself 0.1."""
+    renewed = (
+        update(FunnelSource)
+        .where(
+            FunnelSource.id == bindparam("source_id", type_=Integer()),
+            FunnelSource.lease_owner == bindparam("owner"),
+        )
+        .values(
+            lease_expires_at=bindparam("expires", type_=DateTime(timezone=True)),
+            # None: the page gave no cursor; the stored one stays.
+            cursor=func.coalesce(bindparam("cursor", type_=JSONB()), FunnelSource.cursor),
+            total_leads_captured=FunnelSource.total_leads_captured
+            + bindparam("new_leads", type_=Integer()),
+            updated_at=bindparam("now", type_=DateTime(timezone=True)),
+        )
+        .returning(FunnelSource.id)
+        .cte("renewed")
+    )
+    log_types = {k: JSONB() if k in _JSON_LOG_KEYS else Integer() for k in PAGE_LOG_KEYS}
+    logged = (
+        update(FunnelSyncLog)
+        .where(
+            FunnelSyncLog.id == bindparam("log_id", type_=Integer()),
+            FunnelSyncLog.status == "running",
+            select(renewed.c.id).exists(),
+        )
+        .values({k: bindparam(f"log_{k}", type_=t) for k, t in log_types.items()})
+        .cte("logged")
+    )
+    return pg_ingest.precompile(select(func.count()).select_from(renewed).add_cte(logged))
+
+
+async def store_page(
+    session: AsyncSession,
+    source_id: int,
+    *,
+    owner: str,
+    ttl_seconds: float,
+    cursor: dict[str, Any] | None,
+    leads_created: int,
+    log_id: int,
+    log_values: dict[str, Any],
+) -> bool:
+    """A committed page's bookkeeping: renew our lease, store the page's cursor (None: keep
+    the stored one), add its new leads to the source's total and write the log's counters,
+    all only while the lease is ours; False, and nothing changed, when it is not.
+    PostgreSQL: one prebuilt statement; elsewhere ``renew`` with the same values."""
+    if session.get_bind().dialect.name != "postgresql" or set(log_values) != set(PAGE_LOG_KEYS):
+        also: dict[str, Any] = {
+            "total_leads_captured": FunnelSource.total_leads_captured + leads_created
+        }
+        if cursor is not None:
+            also["cursor"] = cursor
+        return await renew(
+            session,
+            source_id,
+            owner=owner,
+            ttl_seconds=ttl_seconds,
+            also=also,
+            log=(log_id, log_values),
+        )
+    now = utcnow()
+    params: dict[str, Any] = {
+        "source_id": source_id,
+        "owner": owner,
+        "expires": now + timedelta(seconds=ttl_seconds),
+        "cursor": None if cursor is None else orjson.dumps(cursor).decode(),
+        "new_leads": leads_created,
+        "now": now,
+        "log_id": log_id,
+    }
+    for key in PAGE_LOG_KEYS:
+        value = log_values[key]
+        params[f"log_{key}"] = orjson.dumps(value).decode() if key in _JSON_LOG_KEYS else value
+    rows = await pg_ingest.run_compiled(session, _page_progress_sql(), params)
+    return bool(rows[0][0])
 
 
 async def release(session: AsyncSession, source_id: int, *, owner: str) -> bool:

@@ -17,7 +17,9 @@ record as skipped with its reason, never ends the run); then ONE transaction ren
 lease, ingests the events, stores ``Page.cursor`` on the source, adds the new leads to the
 source's total and updates the log's counters, and commits. A heartbeat also renews the lease
 between pages (a page may wait out a long Retry-After). A crash resumes from the last
-committed page; ingestion is idempotent, so overlap never duplicates. An exception out of
+committed page; ingestion is idempotent, so overlap never duplicates. On PostgreSQL two
+pages are in flight: the next page is looked up while the current one writes and commits
+(``_commit_page`` says how the order of commits is kept). An exception out of
 ``pages()`` ends the run ``partial`` (some pages landed) or ``failed``, reason in the log.
 A run stops ``partial`` once it has committed ``SYNC_MAX_PAGES_PER_RUN`` pages and the
 connector offers another; the cursor of the committed pages is kept, so the next run
@@ -51,7 +53,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from signup_sync import sources
-from signup_sync.db.session import plan_each_statement, unit_of_work
+from signup_sync.db.session import unit_of_work
 from signup_sync.db.types import utcnow
 from signup_sync.events.records import EventRecord
 from signup_sync.events.service import ingest
@@ -83,6 +85,15 @@ PAGE_ATTEMPTS = 3
 DEFAULT_MAX_PAGES = 10_000
 # A dry run remembers this many new people across pages (beyond, they may count twice).
 DRY_RUN_MEMORY = 100_000
+
+
+# How long a page that already holds its locks waits for the previous page to finish before
+# it rolls back and waits holding nothing (see _commit_page); normally milliseconds.
+PREVIOUS_PAGE_PATIENCE = 2.0
+
+
+class _WaitedTooLong(Exception):
+    """The previous page is slow to finish while this one holds locks: start over."""
 
 
 class LeaseLost(Exception):
@@ -147,37 +158,77 @@ def _map_page(
 async def _commit_page(
     factory: Factory,
     run: StartedSync,
-    page: Page,
-    events: Sequence[EventRecord],
-    owners: Sequence[int],
-    page_tally: Tally,
-    run_tally: Tally,
+    mapped: MappedPage,
+    before: Tally | asyncio.Task[Tally],
     ttl: float,
-) -> None:
+) -> Tally:
+    """Ingest and commit one page; returns the run's tally with it.
+
+    ``before`` is the run's tally up to the previous page, or the task still committing
+    that page (PostgreSQL). Then this page's lookups (erasure lock, key, duplicate lookup)
+    run meanwhile, on another connection; its writes wait until that page is done, and it
+    commits only if that page committed (``await before`` re-raises its error, and this
+    page rolls back). So pages commit in order, a crash leaves a prefix of the pages
+    committed, and no page ever waits on a row lock of the page after it. An event that
+    the previous page stored meanwhile is not seen by this page's lookup: its insert fails
+    with a unique violation once that page commits, and the page runs again, as it does
+    when a webhook stored an event concurrently. A page that waits on the previous one for
+    more than ``PREVIOUS_PAGE_PATIENCE`` rolls back (releasing its locks), waits, and runs
+    again: it never holds locks indefinitely on a wait PostgreSQL cannot see.
+    """
     assert run.log_id is not None
-    for attempt in range(1, PAGE_ATTEMPTS + 1):
+    page_tally = mapped.tally
+
+    async def previous_done() -> None:
+        # This page may hold the erasure lock (shared) while it waits here. An erasure
+        # queued behind it would make the previous page wait for that erasure if it ever
+        # (re)takes the lock (a retry): a cycle PostgreSQL cannot see, through Python.
+        # So wait only so long, then roll back (releasing everything) and run again.
+        if isinstance(before, asyncio.Task) and not before.done():
+            done, _ = await asyncio.wait([before], timeout=PREVIOUS_PAGE_PATIENCE)
+            if not done:
+                raise _WaitedTooLong
+
+    attempt = 0
+    while True:
         counted = Tally(max_messages=page_tally.max_messages)
         try:
             async with unit_of_work(factory) as session:
-                await plan_each_statement(session)
-                counted.count_outcomes(await ingest(session, events) if events else [], owners)
+                if mapped.events:
+                    outcomes = await ingest(session, mapped.events, before_writes=previous_done)
+                    counted.count_outcomes(outcomes, mapped.owners)
+                await previous_done()
+                run_tally = before if isinstance(before, Tally) else await before
                 # Renewing the lease and storing the cursor is one statement; a lease lost
                 # meanwhile rolls the whole page back (the update takes the source's row lock,
                 # so a run taking over waits for this commit or sees the lease still ours).
-                progress = repo.page_progress(page.cursor, counted.created)
-                if not await lease.renew(
-                    session, run.source_id, owner=run.owner, ttl_seconds=ttl, also=progress
+                # The log's counters ride along (one statement on PostgreSQL), written only
+                # while the lease is ours.
+                totals = run_tally.merged(page_tally.merged(counted))
+                if not await lease.store_page(
+                    session,
+                    run.source_id,
+                    owner=run.owner,
+                    ttl_seconds=ttl,
+                    cursor=mapped.page.cursor,
+                    leads_created=counted.created,
+                    log_id=run.log_id,
+                    log_values=totals.log_values(),
                 ):
                     raise LeaseLost
-                totals = run_tally.merged(page_tally.merged(counted))
-                await repo.update_running_log(session, run.log_id, totals.log_values())
+        except _WaitedTooLong:
+            assert isinstance(before, asyncio.Task)
+            await asyncio.wait([before])  # holding nothing now
+            continue
         except IntegrityError:
-            # A webhook or request stored one of these events concurrently: re-run the page.
+            # A webhook, a request or the previous page stored one of these events
+            # concurrently: re-run the page.
+            attempt += 1
             if attempt == PAGE_ATTEMPTS:
                 raise
             continue
         page_tally.absorb(counted)
-        return
+        return run_tally.merged(page_tally)
 
 
 async def _dry_page(
@@ -218,24 +269,39 @@ async def _heartbeat(factory: Factory, run: StartedSync, ttl: float) -> None:
             log.warning("sync_heartbeat_failed", source_id=run.source_id, error=describe(exc))
 
 
-class ReadAhead:
-    """Reads the next page while the current one is being committed: the source's and the
-    database's waits overlap instead of adding up. One page ahead, so memory stays flat; a
-    failure reading it surfaces after the current page is committed, as before."""
+@dataclass(slots=True)
+class MappedPage:
+    """A page read and mapped, not yet committed."""
 
-    def __init__(self, pages: AsyncIterator[Page]) -> None:
+    page: Page
+    tally: Tally  # this page's own counts: pages=1, records read, skips
+    events: list[EventRecord]
+    owners: list[int]  # for each event, the index of its record in the page
+
+
+class ReadAhead:
+    """Reads and maps the next page while the current one is being committed: the source's
+    wait, the next page's parsing and mapping (CPU) and the database's work on the current
+    page overlap instead of adding up. One page ahead, so memory stays flat; a failure
+    reading it surfaces after the current page is committed, as before."""
+
+    def __init__(self, pages: AsyncIterator[Page], prepare: Callable[[Page], MappedPage]) -> None:
         self._pages = pages
-        self._next: asyncio.Future[Page] | None = None
+        self._prepare = prepare
+        self._next: asyncio.Future[MappedPage] | None = None
 
     def __aiter__(self) -> ReadAhead:
         return self
 
-    async def __anext__(self) -> Page:
-        pending = self._next or asyncio.ensure_future(anext(self._pages))
+    async def _read(self) -> MappedPage:
+        return self._prepare(await anext(self._pages))
+
+    async def __anext__(self) -> MappedPage:
+        pending = self._next or asyncio.ensure_future(self._read())
         self._next = None
-        page = await pending  # StopAsyncIteration ends the loop
-        self._next = asyncio.ensure_future(anext(self._pages))
-        return page
+        mapped = await pending  # StopAsyncIteration ends the loop
+        self._next = asyncio.ensure_future(self._read())
+        return mapped
 
     async def stop(self) -> None:
         """Cancel a read in flight, so that the connector's pages can be closed."""
@@ -245,6 +311,17 @@ class ReadAhead:
         pending.cancel()
         with contextlib.suppress(BaseException):
             await pending
+
+
+async def _drain(committing: asyncio.Task[Tally] | None, tally: Tally) -> Tally:
+    """Let a page still being committed finish: the run's tally with it, or without it
+    when it failed (then it rolled back; the error that stopped the run is reported)."""
+    if committing is None:
+        return tally
+    try:
+        return await committing
+    except Exception:
+        return tally
 
 
 async def _close(pages: AsyncIterator[Page] | None, connector: Connector | None) -> None:
@@ -278,6 +355,23 @@ async def execute(
     ahead: ReadAhead | None = None
     status = "success"
     new_leads: set[tuple[str, str]] = set()
+    in_flight: asyncio.Task[Tally] | None = None  # the page being committed
+    previous_page: Page | None = None
+    limit = ""
+
+    def _progressed(now: Tally, page: Page | None) -> None:
+        if progress is not None:
+            progress(
+                SyncProgress(
+                    source_id=run.source_id,
+                    source_name=run.source_name,
+                    pages=now.pages,
+                    records=now.processed,
+                    elapsed_seconds=time.monotonic() - clock,
+                    label=page.label if page is not None else "",
+                )
+            )
+
     heartbeat = (
         None
         if run.log_id is None
@@ -308,49 +402,99 @@ async def execute(
         )
         connector = connector_cls(ctx)
         pages = connector.pages()
-        ahead = ReadAhead(pages)
-        async for page in ahead:
-            if tally.pages >= max_pages:
+        mapper = connector
+        read = 0
+
+        def prepare(page: Page) -> MappedPage:
+            nonlocal read
+            read += 1
+            page_tally = Tally(max_messages=max_messages, pages=1, processed=len(page.records))
+            events, owners = _map_page(mapper, page, run.source_id, page_tally, read)
+            return MappedPage(page, page_tally, events, owners)
+
+        ahead = ReadAhead(pages, prepare)
+        # PostgreSQL: the next page's lookups run while a page commits (two pages in
+        # flight, see _commit_page). SQLite has one connection and one writer.
+        bind = factory.kw.get("bind")
+        overlap = bind is not None and bind.dialect.name == "postgresql"
+        started = 0
+        while True:
+            try:
+                mapped = await anext(ahead)
+            except StopAsyncIteration:
+                break
+            except asyncio.CancelledError:
+                raise
+            except BaseException:
+                # Reading the next page failed (or the process is being stopped) while a
+                # page commits: that page finishes first, as when pages went one by one.
+                if in_flight is not None:
+                    tally, in_flight = await _drain(in_flight, tally), None
+                    _progressed(tally, previous_page)
+                raise
+            if started >= max_pages:
                 # The page just read is not committed: the stored cursor is the last
                 # committed page's, so the next run reads this page again and goes on.
                 status = "partial"
-                tally.error(
+                limit = (
                     f"page limit reached: stopped after {max_pages} pages "
                     "(SYNC_MAX_PAGES_PER_RUN); the next run continues from the last "
-                    "committed page",
-                    stops=True,
+                    "committed page"
                 )
                 break
-            page_tally = Tally(max_messages=max_messages, pages=1, processed=len(page.records))
-            events, owners = _map_page(connector, page, run.source_id, page_tally, tally.pages + 1)
+            started += 1
             if run.options.dry_run:
-                await _dry_page(factory, events, owners, page_tally, new_leads)
-            else:
-                await _commit_page(factory, run, page, events, owners, page_tally, tally, ttl)
-            tally = tally.merged(page_tally)
-            if progress is not None:
-                progress(
-                    SyncProgress(
-                        source_id=run.source_id,
-                        source_name=run.source_name,
-                        pages=tally.pages,
-                        records=tally.processed,
-                        elapsed_seconds=time.monotonic() - clock,
-                        label=page.label,
-                    )
-                )
+                await _dry_page(factory, mapped.events, mapped.owners, mapped.tally, new_leads)
+                tally = tally.merged(mapped.tally)
+                _progressed(tally, mapped.page)
+                continue
+            committing = asyncio.ensure_future(
+                _commit_page(factory, run, mapped, in_flight or tally, ttl)
+            )
+            previous, in_flight = in_flight, committing
+            if previous is not None:
+                tally = await previous  # its error stops the run; ``committing`` rolls back
+                _progressed(tally, previous_page)
+            previous_page = mapped.page
+            if not overlap:
+                in_flight = None
+                tally = await committing
+                _progressed(tally, mapped.page)
+        if in_flight is not None:
+            last, in_flight = in_flight, None
+            tally = await last
+            _progressed(tally, previous_page)
+        if limit:
+            tally.error(limit, stops=True)
     except LeaseLost:
+        tally = await _drain(in_flight, tally)
+        in_flight = None
         status = "partial" if tally.pages else "failed"
         tally.error("lease lost: another run took over this source; stopped", stops=True)
     except asyncio.CancelledError:
+        if in_flight is not None:  # the page being committed rolls back
+            in_flight.cancel()
+            with contextlib.suppress(BaseException):
+                await in_flight
+            in_flight = None
         tally.error("interrupted: the sync was cancelled (the service is stopping)", stops=True)
         status = "partial" if tally.pages else "failed"
         await asyncio.shield(_finish(factory, run, tally, status, clock))
         raise
     except Exception as exc:
+        # E.g. reading the next page failed while this one was committing: it finishes
+        # first (as when pages were committed one by one), then the run stops.
+        tally = await _drain(in_flight, tally)
+        in_flight = None
         status = "partial" if tally.pages else "failed"
         tally.error(describe(exc, secrets), stops=True)
     finally:
+        if in_flight is not None:
+            # A page was still committing when the run stopped: it rolls back (the
+            # stored cursor stays the last committed page's).
+            in_flight.cancel()
+            with contextlib.suppress(BaseException):
+                await in_flight
         if ahead is not None:
             await ahead.stop()
         if heartbeat is not None:
