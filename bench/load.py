@@ -42,7 +42,10 @@ def parse(output: str) -> WrkResult:
     if done is None:
         raise RuntimeError(f"unreadable wrk output:\n{output}")
     seconds = _ms(done.group(2) + done.group(3)) / 1000
-    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.M))
+    # wrk pads some units ("1.20s "): allow trailing blanks, and never read a miss as 0.
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.M))
+    if set(percentiles) != {"50", "99"}:
+        raise RuntimeError(f"wrk output without its latency distribution:\n{output}")
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
     socket = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
@@ -54,8 +57,8 @@ def parse(output: str) -> WrkResult:
         requests=requests,
         seconds=seconds,
         rps=requests / seconds if seconds else 0.0,
-        p50_ms=_ms(percentiles.get("50", "0ms")),
-        p99_ms=_ms(percentiles.get("99", "0ms")),
+        p50_ms=_ms(percentiles["50"]),
+        p99_ms=_ms(percentiles["99"]),
         errors=errors,
     )
 
