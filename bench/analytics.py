@@ -7,8 +7,6 @@ import contextlib
 import statistics
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
@@ -16,6 +14,7 @@ import httpx
 
 from bench import dataset, db, procs
 from bench.load import wrk
+from bench.procs import Servers
 from bench.profiles import Profile
 
 WINDOW_END = dataset.END - timedelta(days=1)  # end_date is inclusive
@@ -24,12 +23,6 @@ QUERIES = {
     "metrics_all": "",
     "metrics_30d": f"?start_date={WINDOW_START:%Y-%m-%d}&end_date={WINDOW_END:%Y-%m-%d}",
 }
-
-
-@dataclass
-class Servers:
-    ours: str
-    baseline: str
 
 
 async def prepare(url: str) -> None:
@@ -43,17 +36,8 @@ async def prepare(url: str) -> None:
         await conn.close()
 
 
-@contextlib.contextmanager
-def servers(url: str) -> Iterator[Servers]:
-    with (
-        procs.uvicorn_server(
-            "signup_sync.app:create_app", procs.service_env(url), name="ours-10m"
-        ) as ours,
-        procs.uvicorn_server(
-            "bench.baseline_app:create_app", {"BENCH_DATABASE_URL": url}, name="baseline-10m"
-        ) as baseline,
-    ):
-        yield Servers(ours=ours, baseline=baseline)
+def servers(url: str) -> contextlib.AbstractContextManager[Servers]:
+    return procs.service_and_baseline(url, "ours-10m")
 
 
 async def _count_ms(url: str, n: int) -> float:

@@ -5,20 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import asyncpg
 
 from bench import db, procs
 from bench.load import WrkResult, wrk
+from bench.procs import Servers
 from bench.profiles import Profile
-
-
-@dataclass
-class Servers:
-    ours: str
-    baseline: str
 
 
 async def prepare(url: str) -> None:
@@ -55,17 +48,8 @@ async def reset(url: str) -> None:
         await conn.close()
 
 
-@contextlib.contextmanager
-def servers(url: str) -> Iterator[Servers]:
-    with (
-        procs.uvicorn_server(
-            "signup_sync.app:create_app", procs.service_env(url), name="ours"
-        ) as ours,
-        procs.uvicorn_server(
-            "bench.baseline_app:create_app", {"BENCH_DATABASE_URL": url}, name="baseline"
-        ) as baseline,
-    ):
-        yield Servers(ours=ours, baseline=baseline)
+def servers(url: str) -> contextlib.AbstractContextManager[Servers]:
+    return procs.service_and_baseline(url, "ours")
 
 
 def _events(base: str, p: Profile, seconds: float) -> WrkResult:

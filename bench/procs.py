@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -106,3 +107,22 @@ def run_json(module: str, *args: str, env: dict[str, str] | None = None) -> dict
 
 def path_of(name: str) -> Path:
     return ROOT / "bench" / name
+
+
+@dataclass
+class Servers:
+    """The service and the one-INSERT baseline, served the same way."""
+
+    ours: str
+    baseline: str
+
+
+@contextlib.contextmanager
+def service_and_baseline(url: str, name: str) -> Iterator[Servers]:
+    with (
+        uvicorn_server("signup_sync.app:create_app", service_env(url), name=name) as ours,
+        uvicorn_server(
+            "bench.baseline_app:create_app", {"BENCH_DATABASE_URL": url}, name=f"baseline-{name}"
+        ) as baseline,
+    ):
+        yield Servers(ours=ours, baseline=baseline)

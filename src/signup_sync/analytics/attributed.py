@@ -29,6 +29,15 @@ class Attributed:
     value: Decimal
     label: str | None = None
 
+    @classmethod
+    def of_units(cls, micros: Any, cents: Any, label: str | None) -> Attributed:
+        """From summed credit millionths and value cents (None when nothing was summed)."""
+        return cls(
+            conversions=round(int(micros or 0) / CREDIT_UNITS, 6),
+            value=(Decimal(int(cents or 0)) / 100).quantize(CENT),
+            label=label,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Totals:
@@ -82,10 +91,8 @@ async def by_group(
     )
     out: dict[Any, Attributed] = {}
     for row in (await session.execute(stmt)).all():
-        out[row.grp] = Attributed(
-            conversions=round(int(row.micros or 0) / CREDIT_UNITS, 6),
-            value=(Decimal(int(row.cents or 0)) / 100).quantize(CENT),
-            label=row.label if label is not None else None,
+        out[row.grp] = Attributed.of_units(
+            row.micros, row.cents, row.label if label is not None else None
         )
     return out
 

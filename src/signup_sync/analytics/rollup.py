@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, case, delete, func, select, text
@@ -22,7 +21,7 @@ from signup_sync.analytics.attributed import Attributed, Totals, money
 from signup_sync.analytics.repository import CohortFilter
 from signup_sync.analytics.schemas import GroupBy
 from signup_sync.analytics.sql import dialect_of
-from signup_sync.attribution.models import CREDIT_UNITS, AttributionModel
+from signup_sync.attribution.models import AttributionModel
 from signup_sync.db.models import (
     rollup_conversions,
     rollup_credits,
@@ -213,10 +212,8 @@ async def by_group(
     )
     out: dict[Any, Attributed] = {}
     for row in (await session.execute(query)).all():
-        out[row.grp] = Attributed(
-            conversions=round(int(row.micros or 0) / CREDIT_UNITS, 6),
-            value=(Decimal(int(row.cents or 0)) / 100).quantize(Decimal("0.01")),
-            label=row.label if label is not None else None,
+        out[row.grp] = Attributed.of_units(
+            row.micros, row.cents, row.label if label is not None else None
         )
     return out
 
