@@ -7,6 +7,7 @@ conversions of cohort leads count, inside the conversion window when one is set.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -89,12 +90,15 @@ async def by_group(
         )
         .group_by(dim.credit_key)
     )
-    out: dict[Any, Attributed] = {}
-    for row in (await session.execute(stmt)).all():
-        out[row.grp] = Attributed.of_units(
-            row.micros, row.cents, row.label if label is not None else None
-        )
-    return out
+    return by_group_rows((await session.execute(stmt)).all(), labelled=label is not None)
+
+
+def by_group_rows(rows: Sequence[Any], *, labelled: bool) -> dict[Any, Attributed]:
+    """``{grp: Attributed}`` from rows of (grp, micros, cents[, label]) sums."""
+    return {
+        row.grp: Attributed.of_units(row.micros, row.cents, row.label if labelled else None)
+        for row in rows
+    }
 
 
 async def totals(

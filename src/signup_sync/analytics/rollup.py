@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, case, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signup_sync.analytics.attributed import Attributed, Totals, money
+from signup_sync.analytics.attributed import Attributed, Totals, by_group_rows, money
 from signup_sync.analytics.repository import CohortFilter
 from signup_sync.analytics.schemas import GroupBy
 from signup_sync.analytics.sql import dialect_of
@@ -210,12 +210,7 @@ async def by_group(
         .where(*clauses)
         .group_by(key)
     )
-    out: dict[Any, Attributed] = {}
-    for row in (await session.execute(query)).all():
-        out[row.grp] = Attributed.of_units(
-            row.micros, row.cents, row.label if label is not None else None
-        )
-    return out
+    return by_group_rows((await session.execute(query)).all(), labelled=label is not None)
 
 
 async def totals(
