@@ -35,9 +35,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP, VARCHAR
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signup_sync.db.models import AttributionCredit, FunnelConversion
-
-# The compile-once helper of the ingestion fast path, shared within this package.
-from signup_sync.db.pg_ingest import Compiled, _sql
+from signup_sync.db.pg_ingest import Compiled, precompile
 
 CONVERSIONS = cast(Table, FunnelConversion.__table__)
 CREDITS = cast(Table, AttributionCredit.__table__)
@@ -104,7 +102,7 @@ def _insert_sql(models: tuple[str, ...]) -> Compiled:
         .from_select([c.name for c in CREDITS.c if c.name != "id"], rows)
         .cte("credits")
     )
-    return _sql(select(conversion.c.id).add_cte(credits))
+    return precompile(select(conversion.c.id).add_cte(credits))
 
 
 async def insert_conversion_with_credits(

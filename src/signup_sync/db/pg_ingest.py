@@ -114,7 +114,8 @@ class Compiled:
     constants: dict[str, Any]  # values of literal parameters the statement holds
 
 
-def _sql(statement: Any) -> Compiled:
+def precompile(statement: Any) -> Compiled:
+    """Compile for PostgreSQL once (callers cache the result); run it with ``run_compiled``."""
     compiled = statement.compile(dialect=_DIALECT)
     names = tuple(compiled.positiontup or ())
     constants = {name: value for name, value in compiled.params.items() if value is not None}
@@ -123,7 +124,7 @@ def _sql(statement: Any) -> Compiled:
 
 @cache
 def _upsert_sql(key: str) -> Compiled:
-    return _sql(_lead_upsert(key))
+    return precompile(_lead_upsert(key))
 
 
 # Event columns other than lead_id, as parameters of the combined statement (prefixed: the
@@ -166,7 +167,7 @@ def _combined_sql() -> Compiled:
             events.c.created_at,
         )
     )
-    return _sql(stmt)
+    return precompile(stmt)
 
 
 @cache
@@ -176,7 +177,7 @@ def _insert_events_sql() -> Compiled:
         .from_select(list(EVENT_COLUMNS), _unnest(EVENTS, EVENT_COLUMNS, "event_rows"))
         .returning(EVENTS.c.id, EVENTS.c.created_at)
     )
-    return _sql(stmt)
+    return precompile(stmt)
 
 
 def _text_array(name: str) -> Any:
@@ -219,20 +220,17 @@ def _find_sql(by_external: bool, by_idempotency: bool) -> Compiled:
             .where(e.idempotency_key == any_(_text_array("idempotency_keys")))
         )
     stmt = parts[0] if len(parts) == 1 else parts[0].union_all(parts[1])
-    return _sql(stmt)
+    return precompile(stmt)
 
 
-async def _run(session: AsyncSession, statement: Compiled, params: dict[str, Any]) -> list[Any]:
+async def run_compiled(
+    session: AsyncSession, statement: Compiled, params: dict[str, Any]
+) -> list[Any]:
+    """Rows of a precompiled statement run with ``params`` by name, on the session's connection."""
     values = {**statement.constants, **params}
     conn = await session.connection()
     result = await conn.exec_driver_sql(statement.sql, tuple(values[n] for n in statement.names))
     return list(result.all())
-
-
-# For other hot statements built the same way (e.g. the sync page's lease and log update):
-# compile once (cache the result), run with the parameters by name.
-precompile = _sql
-run_compiled = _run
 
 
 def _stored_columns() -> list[Any]:
@@ -295,7 +293,7 @@ def _one_sql() -> Compiled:
         ).select_from(lead),
         select(literal(1), events.c.id, *pad[1:7], events.c.created_at, *pad[8:]),
     )
-    return _sql(stmt)
+    return precompile(stmt)
 
 
 async def ingest_one(
@@ -316,7 +314,7 @@ async def ingest_one(
         "lead_rows": _json([lead_row]),
         "event_rows": _json([event_row]),
     }
-    found = await _run(session, _one_sql(), params)
+    found = await run_compiled(session, _one_sql(), params)
     existing = [tuple(r[1:]) for r in found if r[0] == 2]
     lead = next(((r[1], r[10] == "true") for r in found if r[0] == 0), None)
     inserted = next(((r[1], r[8]) for r in found if r[0] == 1), None)
@@ -336,7 +334,7 @@ async def upsert_email_leads_with_events(
         for i, (row, email) in enumerate(zip(event_rows, lead_emails, strict=True))
     ]
     params = {"lead_rows": _json(lead_rows), "event_rows": _json(events)}
-    found = await _run(session, _combined_sql(), params)
+    found = await run_compiled(session, _combined_sql(), params)
     leads = [(r[1], r[2], bool(r[3])) for r in found if r[0] == 0]
     inserted = sorted((r[1], r[4]) for r in found if r[0] == 1)
     return leads, inserted
@@ -367,7 +365,9 @@ async def find_existing(
         params["idempotency_keys"] = list(idempotency_keys)
     conn = await session.connection()
     await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
-    found = await _run(session, _find_sql(bool(external_keys), bool(idempotency_keys)), params)
+    found = await run_compiled(
+        session, _find_sql(bool(external_keys), bool(idempotency_keys)), params
+    )
     await conn.exec_driver_sql("SET LOCAL plan_cache_mode TO DEFAULT")
     return found
 
@@ -376,7 +376,7 @@ async def upsert_leads(
     session: AsyncSession, key: str, rows: Sequence[dict[str, Any]]
 ) -> list[tuple[int, str, bool]]:
     """(id, key value, created) of each merged lead; see ``bulk.upsert_leads``."""
-    found = await _run(session, _upsert_sql(key), {"lead_rows": _json(rows)})
+    found = await run_compiled(session, _upsert_sql(key), {"lead_rows": _json(rows)})
     return [(r[0], r[1], bool(r[2])) for r in found]
 
 
@@ -384,7 +384,7 @@ async def insert_events(
     session: AsyncSession, rows: Sequence[dict[str, Any]]
 ) -> list[tuple[int, Any]]:
     """(id, created_at) of each inserted event, in input order."""
-    found = await _run(session, _insert_events_sql(), {"event_rows": _json(rows)})
+    found = await run_compiled(session, _insert_events_sql(), {"event_rows": _json(rows)})
     # Ids come from one sequence in the order unnest yields the rows: sorting by id is input
     # order even if RETURNING were to answer in another order.
     return [(r[0], r[1]) for r in sorted(found, key=lambda r: r[0])]
