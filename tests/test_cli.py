@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import signal
@@ -88,6 +89,7 @@ def test_serve_on_sqlite_prints_url_and_token_and_answers(tmp_path: Path) -> Non
             )
             assert r.status_code == 201, r.text
             assert http.post("/funnel/event", json={}).status_code == 401
+        _idle_connection_is_kept(port)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -97,3 +99,20 @@ def test_serve_on_sqlite_prints_url_and_token_and_answers(tmp_path: Path) -> Non
     log_lines = [line for line in proc.stderr.read().splitlines() if line.startswith("{")]
     assert log_lines
     assert not [line for line in log_lines if token in line]  # shown in the banner, never logged
+
+
+def _idle_connection_is_kept(port: int) -> None:
+    """A keep-alive connection idle past uvicorn's default 5 s still answers: a client (or a
+    proxy) reusing it must not meet a connection the server is closing. (http.client does
+    not reconnect on its own: a closed connection fails the second request.)"""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        for pause in (0.0, 6.5):
+            time.sleep(pause)
+            conn.request("GET", "/health")
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200
+            assert response.getheader("connection", "").lower() != "close"
+    finally:
+        conn.close()

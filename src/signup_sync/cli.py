@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from signup_sync.imports.schemas import ImportOptions, ImportOut, RowResult
     from signup_sync.imports.service import Chunk
 
+
+KEEP_ALIVE_SECONDS = 75
 app = typer.Typer(help="SignUp_Sync: multi-source funnel tracking.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -105,6 +107,11 @@ def serve(
         access_log=False,
         log_config=None,
         proxy_headers=True,
+        # Longer than the idle timeout of the proxies in front (Railway's and common load
+        # balancers' 60 s): the client side closes an idle connection first, so no request
+        # is ever sent on one we are closing (a reset, or a 502 from the proxy). Uvicorn's
+        # default is 5 s.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         loop="auto",
         http="auto",
     )
