@@ -376,6 +376,14 @@ async def _ingest_chunk(
     return [o for o in outcomes if o is not None]
 
 
+def _by_person(records: Sequence[EventRecord]) -> dict[tuple[str, str], list[EventRecord]]:
+    """Records grouped by lead key, each group oldest first (ties keep input order)."""
+    groups: dict[tuple[str, str], list[EventRecord]] = {}
+    for record in sorted(records, key=lambda r: r.occurred_at):
+        groups.setdefault(record.lead_key, []).append(record)
+    return groups
+
+
 async def _store_together(
     session: AsyncSession, records: Sequence[EventRecord], now: datetime
 ) -> tuple[dict[tuple[str, str], LeadRef], list[dict[str, Any]], list[tuple[int, Any]]] | None:
@@ -383,10 +391,7 @@ async def _store_together(
     ``bulk.can_store_together``); None when the general path must run."""
     if not records or any(r.lead_key[0] != "email" for r in records):
         return None
-    groups: dict[tuple[str, str], list[EventRecord]] = {}
-    for record in sorted(records, key=lambda r: r.occurred_at):  # stable: ties keep input order
-        groups.setdefault(record.lead_key, []).append(record)
-    lead_rows = [lead_row(group, now) for group in groups.values()]
+    lead_rows = [lead_row(group, now) for group in _by_person(records).values()]
     if not can_store_together(session, lead_rows):
         return None
     rows = [event_row(record, 0, now) for record in records]
@@ -401,9 +406,7 @@ async def _store_together(
 async def _upsert_leads_for(
     session: AsyncSession, records: Sequence[EventRecord], now: datetime
 ) -> dict[tuple[str, str], LeadRef]:
-    groups: dict[tuple[str, str], list[EventRecord]] = {}
-    for record in sorted(records, key=lambda r: r.occurred_at):  # stable: ties keep input order
-        groups.setdefault(record.lead_key, []).append(record)
+    groups = _by_person(records)
     refs: dict[tuple[str, str], LeadRef] = {}
     for kind in ("email", "phone"):
         rows = [lead_row(group, now) for (k, _), group in groups.items() if k == kind]

@@ -76,17 +76,10 @@ def _checked(row: repository.KeyRow, configured: bytes | None) -> HashKey:
     return HashKey(bytes.fromhex(row.secret))
 
 
-async def current_key(session: AsyncSession) -> HashKey | None:
-    """The tombstones' key, or None when nobody was ever erased (so nothing to check)."""
-    known = _known(session)
-    if known is not None:
-        return known
-    return _remember(session, await repository.key_row(session))
-
-
 async def guard_ingestion(session: AsyncSession) -> HashKey | None:
     """Take ingestion's side of the erasure lock (an erasure in flight finishes first), then
-    return ``current_key``: one statement either way."""
+    return the tombstones' key, or None when nobody was ever erased (nothing to check): one
+    statement either way."""
     known = _known(session)
     if known is not None:
         await repository.lock_for_ingestion(session)

@@ -26,7 +26,7 @@ async def erased_indices(
 ) -> set[int]:
     """Indices of records whose email or phone was erased: one indexed lookup.
 
-    ``key`` is ``keys.current_key(session)``, read once per ingestion; None means nobody
+    ``key`` is ``keys.guard_ingestion(session)``, read once per ingestion; None means nobody
     was ever erased, so there is nothing to look up. Either identifier matching is enough:
     a new email arriving with an erased person's phone is that person.
     """

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from signup_sync.db import pg_ingest
 from signup_sync.db.models import FunnelSource, FunnelSyncLog
 from signup_sync.db.types import utcnow
+from signup_sync.sync import repository
 
 INTERRUPTED = "interrupted: the process running this sync stopped before it finished"
 
@@ -87,45 +88,15 @@ async def renew(
     owner: str,
     ttl_seconds: float,
     also: dict[str, Any] | None = None,
-    log: tuple[int, dict[str, Any]] | None = None,
 ) -> bool:
     """Extend our lease (and set ``also`` on the source in the same statement); False, and
-    nothing changed, if it is no longer ours.
-
-    ``log`` (a log id and values): also update that log while it is running, only if the
-    lease was renewed. On PostgreSQL that is the same statement (a data-modifying CTE: one
-    round trip per sync page instead of two); elsewhere a second one.
-    """
-    renewal = (
+    nothing changed, if it is no longer ours."""
+    result = await session.execute(
         update(FunnelSource)
         .where(FunnelSource.id == source_id, FunnelSource.lease_owner == owner)
         .values(lease_expires_at=utcnow() + timedelta(seconds=ttl_seconds), **(also or {}))
     )
-    if log is not None and session.get_bind().dialect.name == "postgresql":
-        log_id, values = log
-        renewed = renewal.returning(FunnelSource.id).cte("renewed")
-        logged = (
-            update(FunnelSyncLog)
-            .where(
-                FunnelSyncLog.id == log_id,
-                FunnelSyncLog.status == "running",
-                select(renewed.c.id).exists(),
-            )
-            .values(values)
-            .cte("logged")
-        )
-        both = select(func.count()).select_from(renewed).add_cte(logged)
-        return bool((await session.execute(both)).scalar_one())
-    result = await session.execute(renewal)
-    renewed_lease = bool(getattr(result, "rowcount", 0))
-    if renewed_lease and log is not None:
-        log_id, values = log
-        await session.execute(
-            update(FunnelSyncLog)
-            .where(FunnelSyncLog.id == log_id, FunnelSyncLog.status == "running")
-            .values(values)
-        )
-    return renewed_lease
+    return bool(getattr(result, "rowcount", 0))
 
 
 # The counters a sync page writes to its log (``Tally.log_values``).
@@ -191,21 +162,17 @@ async def store_page(
     """A committed page's bookkeeping: renew our lease, store the page's cursor (None: keep
     the stored one), add its new leads to the source's total and write the log's counters,
     all only while the lease is ours; False, and nothing changed, when it is not.
-    PostgreSQL: one prebuilt statement; elsewhere ``renew`` with the same values."""
-    if session.get_bind().dialect.name != "postgresql" or set(log_values) != set(PAGE_LOG_KEYS):
-        also: dict[str, Any] = {
-            "total_leads_captured": FunnelSource.total_leads_captured + leads_created
-        }
-        if cursor is not None:
-            also["cursor"] = cursor
-        return await renew(
-            session,
-            source_id,
-            owner=owner,
-            ttl_seconds=ttl_seconds,
-            also=also,
-            log=(log_id, log_values),
+    PostgreSQL: one prebuilt statement; elsewhere ``renew`` and a log update."""
+    if session.get_bind().dialect.name != "postgresql":
+        also = repository.page_progress(cursor, leads_created)
+        if not await renew(session, source_id, owner=owner, ttl_seconds=ttl_seconds, also=also):
+            return False
+        await session.execute(
+            update(FunnelSyncLog)
+            .where(FunnelSyncLog.id == log_id, FunnelSyncLog.status == "running")
+            .values(log_values)
         )
+        return True
     now = utcnow()
     params: dict[str, Any] = {
         "source_id": source_id,
