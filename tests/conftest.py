@@ -29,6 +29,8 @@ from signup_sync.db import migrate
 from signup_sync.db.models import Base
 from signup_sync.db.session import create_engine
 from signup_sync.settings import Settings, load_settings
+from tests.fakes.eventbrite import Switch
+from tests.fakes.eventbrite import serve as serve_eventbrite
 
 TOKEN = "test-token-primary-0001"
 TOKEN_ROTATED = "test-token-rotated-0002"
@@ -180,3 +182,11 @@ def artifacts_dir() -> Path:
     path = Path(__file__).resolve().parent.parent / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="module")
+def eb_server() -> Iterator[tuple[Switch, str]]:
+    """The fake Eventbrite API over real HTTP; ``switch.use(FakeEventbrite(...))`` per test."""
+    switch = Switch()
+    with serve_eventbrite(switch) as base_url:
+        yield switch, base_url

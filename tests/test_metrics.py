@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -29,7 +29,7 @@ from signup_sync.sources.base import RetryPolicy
 from signup_sync.sync.runner import run_sync
 from tests.conftest import TOKEN
 from tests.fakes.eventbrite import TOKEN as EB_TOKEN
-from tests.fakes.eventbrite import FakeEventbrite, Switch, serve
+from tests.fakes.eventbrite import FakeEventbrite, Switch
 from tests.helpers import SEED_EVENT
 from tests.sync_fakes import add_source
 
@@ -51,13 +51,6 @@ def value(found: Samples, name: str, **labels: str) -> float:
 
 def families(text: str) -> dict[str, str]:
     return {f.name: f.type for f in text_string_to_metric_families(text)}
-
-
-@pytest.fixture(scope="module")
-def eb_server() -> Iterator[tuple[Switch, str]]:
-    switch = Switch()
-    with serve(switch) as base_url:
-        yield switch, base_url
 
 
 async def test_metrics_after_traffic_and_a_sync(

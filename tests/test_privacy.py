@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,7 +35,7 @@ from signup_sync.sync.runner import run_sync
 from signup_sync.sync.schemas import SyncOptions
 from tests.conftest import TOKEN
 from tests.fakes.eventbrite import TOKEN as EB_TOKEN
-from tests.fakes.eventbrite import FakeEventbrite, Switch, serve
+from tests.fakes.eventbrite import FakeEventbrite, Switch
 from tests.helpers import SEED_EVENT
 from tests.sync_fakes import add_source
 
@@ -246,13 +246,6 @@ async def test_configured_key_is_used_and_a_changed_key_is_refused(
 
 
 # --- a real sync after an erasure --------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def eb_server() -> Iterator[tuple[Switch, str]]:
-    switch = Switch()
-    with serve(switch) as base_url:
-        yield switch, base_url
 
 
 async def test_resync_after_erasure_skips_the_person_as_erased(

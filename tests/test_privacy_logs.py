@@ -8,7 +8,6 @@ level, and searched for every email and phone of the data and every secret in pl
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -24,20 +23,13 @@ from signup_sync.sources.base import RetryPolicy
 from signup_sync.sync.runner import run_sync
 from tests.conftest import TOKEN, TOKEN_ROTATED
 from tests.fakes.eventbrite import TOKEN as EB_TOKEN
-from tests.fakes.eventbrite import FakeEventbrite, Switch, serve
+from tests.fakes.eventbrite import FakeEventbrite, Switch
 from tests.helpers import SEED_EVENT
 
 ORG = "215487369012"
 EB_ENV = "SIGNUP_SYNC_TEST_EB_TOKEN"
 WRONG_ENV = "SIGNUP_SYNC_TEST_EB_WRONG_TOKEN"
 WRONG_SECRET = "eb-wrong-token-SECRET-7731"
-
-
-@pytest.fixture(scope="module")
-def eb_server() -> Iterator[tuple[Switch, str]]:
-    switch = Switch()
-    with serve(switch) as base_url:
-        yield switch, base_url
 
 
 def personal_data(fake: FakeEventbrite) -> tuple[set[str], set[str]]:

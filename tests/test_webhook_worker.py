@@ -36,7 +36,6 @@ from signup_sync.webhooks.worker import WorkerOptions, process_due
 from tests.fakes import easyappointments as ea_fakes
 from tests.fakes.eventbrite import TOKEN as EB_TOKEN
 from tests.fakes.eventbrite import FakeEventbrite, Switch
-from tests.fakes.eventbrite import serve as serve_eventbrite
 from tests.fakes.zoom import CLIENT_ID, CLIENT_SECRET, standard_zoom
 from tests.fakes.zoom import serve as serve_zoom
 from tests.sync_fakes import add_source
@@ -77,13 +76,6 @@ def zoom_clock(app: FastAPI) -> None:
 def zoom_url() -> Iterator[str]:
     with serve_zoom(standard_zoom().app()) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def eb_server() -> Iterator[tuple[Switch, str]]:
-    switch = Switch()
-    with serve_eventbrite(switch) as base_url:
-        yield switch, base_url
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ the broken page writes nothing, so the database holds exactly what a 50-attendee
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from signup_sync.sync.runner import run_sync
 from signup_sync.sync.schemas import SourceSyncResult
 from tests.conftest import TOKEN as SERVICE_TOKEN
 from tests.conftest import truncate_all
-from tests.fakes.eventbrite import TOKEN, FakeEventbrite, Switch, serve
+from tests.fakes.eventbrite import TOKEN, FakeEventbrite, Switch
 from tests.faults.support import (
     TOKEN_ENV,
     add_eventbrite_source,
@@ -41,13 +40,6 @@ ATTEMPTS = 3
 # Short enough to keep the suite quick, long enough for a loaded CI machine's loopback.
 TIMEOUT = 0.5
 POLICY = RetryPolicy(attempts=ATTEMPTS, wait_scale=0, timeout_seconds=TIMEOUT)
-
-
-@pytest.fixture(scope="module")
-def eb_server() -> Iterator[tuple[Switch, str]]:
-    switch = Switch()
-    with serve(switch) as base_url:
-        yield switch, base_url
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from signup_sync.sync.lease import INTERRUPTED
 from signup_sync.sync.runner import run_sync
 from tests.conftest import TOKEN as SERVICE_TOKEN
 from tests.conftest import truncate_all
-from tests.fakes.eventbrite import TOKEN, FakeEventbrite, Switch, serve
+from tests.fakes.eventbrite import TOKEN, FakeEventbrite, Switch
 from tests.faults.support import TOKEN_ENV, add_eventbrite_source, count, snapshot, sync_logs
 from tests.server import run_server
 
@@ -41,13 +41,6 @@ ATTENDEES = 400  # 8 pages of 50
 LEASE_TTL = 3  # seconds: the killed run's lease expires this long after its last renewal
 PAGE_DELAY = 0.4  # seconds per page while the victim runs, so the kill lands mid-sync
 KILL_AFTER_EVENTS = 100  # about two pages committed
-
-
-@pytest.fixture(scope="module")
-def eb_server() -> Iterator[tuple[Switch, str]]:
-    switch = Switch()
-    with serve(switch) as base_url:
-        yield switch, base_url
 
 
 def child_env(database_url: str) -> dict[str, str]:

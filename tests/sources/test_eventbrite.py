@@ -13,7 +13,6 @@ So 116 event_registered (104 active, 7 cancelled, 5 refunded) + 21 event_attende
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,18 +37,11 @@ from signup_sync.sources.errors import (
 )
 from signup_sync.sources.eventbrite import EventbriteConfig, EventbriteConnector, map_attendee
 from tests.conftest import truncate_all
-from tests.fakes.eventbrite import EPOCH, EVENTS, TOKEN, FakeEventbrite, Switch, serve
+from tests.fakes.eventbrite import EPOCH, EVENTS, TOKEN, FakeEventbrite, Switch
 
 RUN_START = datetime(2024, 12, 1, tzinfo=UTC)
 ORG = "215487369012"
 (E1, E1_NAME), (E2, E2_NAME) = EVENTS
-
-
-@pytest.fixture(scope="module")
-def eb_server() -> Iterator[tuple[Switch, str]]:
-    switch = Switch()
-    with serve(switch) as base_url:
-        yield switch, base_url
 
 
 @pytest.fixture
