@@ -25,10 +25,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from signup_sync.app import create_app
-from signup_sync.db import migrate
 from signup_sync.db.models import Base
 from signup_sync.db.session import create_engine
 from signup_sync.settings import Settings, load_settings
+from signup_sync.upgrade import upgrade as upgrade_schema
 from tests.fakes.eventbrite import Switch
 from tests.fakes.eventbrite import serve as serve_eventbrite
 
@@ -69,7 +69,7 @@ async def _drop_database(name: str) -> None:
 async def _migrate(url: str) -> None:
     engine = create_engine(load_settings(database_url=url))
     try:
-        await migrate.upgrade(engine)
+        await upgrade_schema(engine)
     finally:
         await engine.dispose()
 

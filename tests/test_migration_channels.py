@@ -16,6 +16,7 @@ from signup_sync.db.models import FunnelEvent, Lead
 from signup_sync.db.session import create_engine
 from signup_sync.db.types import JSONDoc, UTCDateTime
 from signup_sync.settings import load_settings
+from signup_sync.upgrade import upgrade as upgrade_schema
 from tests.conftest import _create_database, _drop_database, _with_database
 
 # The two tables as revision 0001 has them (only the columns this test writes).
@@ -88,7 +89,7 @@ async def test_upgrade_backfills_and_downgrade_removes(fresh_url: str) -> None:
                         metadata=meta,
                     )
                 )  # fmt: skip
-        await migrate.upgrade(engine)
+        await upgrade_schema(engine)
 
         async with engine.connect() as conn:
             channels = (
@@ -120,7 +121,7 @@ async def test_upgrade_backfills_and_downgrade_removes(fresh_url: str) -> None:
 
         await migrate.downgrade(engine, "0001")
         assert await migrate.current_revision(engine) == "0001"
-        await migrate.upgrade(engine)
+        await upgrade_schema(engine)
         assert await migrate.current_revision(engine) == migrate.head_revision()
     finally:
         await engine.dispose()

@@ -12,6 +12,7 @@ from sqlalchemy import inspect
 from signup_sync.db import migrate
 from signup_sync.db.session import create_engine
 from signup_sync.settings import load_settings
+from signup_sync.upgrade import upgrade as upgrade_schema
 from tests.conftest import IN_CI, PG_URL, _with_database
 
 TABLES = {
@@ -32,13 +33,13 @@ async def _round_trip(url: str) -> None:
     engine = create_engine(load_settings(database_url=url))
     try:
         assert await migrate.current_revision(engine) is None
-        await migrate.upgrade(engine)
+        await upgrade_schema(engine)
         assert await _tables(engine) >= TABLES
         assert await migrate.current_revision(engine) == migrate.head_revision()
-        await migrate.upgrade(engine)  # a second upgrade is a no-op
+        await upgrade_schema(engine)  # a second upgrade is a no-op
         await migrate.downgrade(engine, "base")
         assert not (TABLES & await _tables(engine))
-        await migrate.upgrade(engine)
+        await upgrade_schema(engine)
         assert await _tables(engine) >= TABLES
     finally:
         await engine.dispose()
@@ -72,3 +73,20 @@ async def test_postgresql_from_empty() -> None:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+def test_migrations_import_nothing_from_the_application() -> None:
+    """An old migration must not change when the application's rules do (issue 14, point 6)."""
+    import ast
+
+    versions = Path(migrate.MIGRATIONS_DIR) / "versions"
+    offenders = []
+    for path in sorted(versions.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "signup_sync"]
+    assert offenders == []

@@ -21,12 +21,12 @@ from signup_sync.api.errors import install_error_handlers
 from signup_sync.api.middleware import RequestContextMiddleware
 from signup_sync.api.openapi import install_openapi
 from signup_sync.api.ratelimit import make_limiter
-from signup_sync.db import migrate
 from signup_sync.db.session import create_engine, create_session_factory
 from signup_sync.logs import configure_logging, get_logger
 from signup_sync.settings import Settings, load_settings
 from signup_sync.sync.lifecycle import sync_services
 from signup_sync.tracking.config import tracking_config
+from signup_sync.upgrade import upgrade as upgrade_schema
 from signup_sync.webhooks.worker import WebhookWorker, WorkerOptions
 
 log = get_logger("signup_sync.app")
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
         if settings.should_auto_migrate:
-            await migrate.upgrade(engine)
+            await upgrade_schema(engine)
         app.state.engine = engine
         app.state.session_factory = create_session_factory(engine)
         log.info("started", database=engine.dialect.name, version=__version__)

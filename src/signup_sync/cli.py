@@ -53,8 +53,8 @@ def serve(
     import uvicorn
 
     from signup_sync.app import TOKEN_ENV, generate_token
-    from signup_sync.db import migrate
     from signup_sync.db.session import create_engine
+    from signup_sync.upgrade import upgrade as upgrade_schema
 
     settings = _settings()
     host = host or settings.host
@@ -70,7 +70,7 @@ def serve(
         async def _migrate() -> None:
             engine = create_engine(settings)
             try:
-                await migrate.upgrade(engine)
+                await upgrade_schema(engine)
             finally:
                 await engine.dispose()
 
@@ -122,13 +122,14 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] 
     """Apply the database migrations."""
     from signup_sync.db import migrate
     from signup_sync.db.session import create_engine
+    from signup_sync.upgrade import upgrade as upgrade_schema
 
     settings = _settings()
 
     async def _run() -> str | None:
         engine = create_engine(settings)
         try:
-            await migrate.upgrade(engine, revision)
+            await upgrade_schema(engine, revision)
             return await migrate.current_revision(engine)
         finally:
             await engine.dispose()
@@ -219,15 +220,15 @@ def import_csv_command(
 
 async def _import_file(settings: Settings, path: Path, options: ImportOptions) -> ImportOut:
     """Stream the file in chunks, committing each chunk (re-running resumes idempotently)."""
-    from signup_sync.db import migrate
     from signup_sync.db.session import create_engine, create_session_factory, run_in_transaction
     from signup_sync.imports.service import headers_of, import_chunk, open_csv, summarise
     from signup_sync.sources.csv_import import DEFAULT_CHUNK_ROWS, CsvFormatError, text_from_path
+    from signup_sync.upgrade import upgrade as upgrade_schema
 
     engine = create_engine(settings)
     try:
         if settings.should_auto_migrate:
-            await migrate.upgrade(engine)
+            await upgrade_schema(engine)
         factory = create_session_factory(engine)
         rows = open_csv(text_from_path(path), options)
         headers = headers_of(rows)
@@ -276,10 +277,10 @@ def demo(
     from signup_sync.analytics.repository import CohortFilter
     from signup_sync.analytics.schemas import FunnelMetrics, GroupBy
     from signup_sync.analytics.service import funnel_metrics
-    from signup_sync.db import migrate
     from signup_sync.db.session import create_engine, create_session_factory, unit_of_work
     from signup_sync.db.types import utcnow
     from signup_sync.demo_sources import add_demo_sources
+    from signup_sync.upgrade import upgrade as upgrade_schema
 
     settings = _settings()
     end = None
@@ -295,7 +296,7 @@ def demo(
         engine = create_engine(settings)
         try:
             if settings.should_auto_migrate:
-                await migrate.upgrade(engine)
+                await upgrade_schema(engine)
             factory = create_session_factory(engine)
             removed = 0
             if reset:

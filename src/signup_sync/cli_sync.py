@@ -42,14 +42,14 @@ def _settings() -> Settings:
 
 def _run(settings: Settings, work: Callable[[Factory], Awaitable[T]]) -> T:
     """Open the database (migrating the embedded one), run ``work``, close; errors exit 2."""
-    from signup_sync.db import migrate
     from signup_sync.db.session import create_engine, create_session_factory
+    from signup_sync.upgrade import upgrade as upgrade_schema
 
     async def _main() -> T:
         engine = create_engine(settings)
         try:
             if settings.should_auto_migrate:
-                await migrate.upgrade(engine)
+                await upgrade_schema(engine)
             return await work(create_session_factory(engine))
         finally:
             await engine.dispose()

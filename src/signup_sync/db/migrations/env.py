@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from signup_sync.db.migrate import run_data_step
 from signup_sync.db.models import Base
 
 target_metadata = Base.metadata
@@ -16,6 +17,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        on_version_apply=run_data_step,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -7,11 +7,11 @@ Create Date: 2026-11-30 12:00:00
 Adds funnel_events.channel, the lead's first-touch channel and item, the per-lead
 stage_N_at times and the funnel_attribution_credits table, and fills them in for rows
 stored before (conversions recorded before this revision keep no per-model credits).
+Channels and first-touch items of those rows are the data step of this revision, run by
+``signup_sync.upgrade`` with the rules of the running application.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -22,7 +22,6 @@ branch_labels = None
 depends_on = None
 
 STAGES = range(1, 7)
-BATCH = 1000
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
@@ -91,29 +90,14 @@ def upgrade() -> None:
 
 
 def _backfill(conn: sa.Connection) -> None:
-    from signup_sync.attribution.touches import item_of
-    from signup_sync.channels import derive_channel
-
-    leads = sa.table(
-        "funnel_leads",
-        sa.column("id"),
-        sa.column("first_touch_channel"),
-        sa.column("first_touch_item"),
-        sa.column("first_touch_item_name"),
-        *(sa.column(f"stage_{n}_at") for n in STAGES),
-    )
+    # Channels and items come from the application's rules, which this file must not import
+    # (an old migration would change whenever they do): signup_sync.upgrade runs them as the
+    # data step of this revision. Only what plain SQL defines is filled in here.
+    leads = sa.table("funnel_leads", sa.column("id"), *(sa.column(f"stage_{n}_at") for n in STAGES))
     events = sa.table(
         "funnel_events",
-        *(
-            sa.column(name)
-            for name in (
-                "id", "lead_id", "source_type", "stage", "status", "occurred_at", "utm_source",
-                "utm_medium", "utm_campaign", "referrer", "landing_page", "gclid", "fbclid",
-                "msclkid", "channel",
-            )
-        ),
-        sa.column("metadata", sa.JSON()),
-    )  # fmt: skip
+        *(sa.column(n) for n in ("lead_id", "stage", "status", "occurred_at")),
+    )
     # stage_N_at: the earliest active event at stage N or later.
     conn.execute(
         leads.update().values(
@@ -129,55 +113,6 @@ def _backfill(conn: sa.Connection) -> None:
             }
         )
     )
-    # Channels are Python rules: stream the events, each lead's first (active) one first.
-    rows = conn.execute(
-        sa.select(events).order_by(
-            events.c.lead_id,
-            sa.case((events.c.status == "active", 0), else_=1),
-            events.c.occurred_at,
-            events.c.id,
-        )
-    )
-    event_updates: list[dict[str, Any]] = []
-    lead_updates: list[dict[str, Any]] = []
-    last_lead = None
-    for row in rows:
-        channel = derive_channel(
-            row.source_type,
-            utm_source=row.utm_source,
-            utm_medium=row.utm_medium,
-            utm_campaign=row.utm_campaign,
-            referrer=row.referrer,
-            landing_page=row.landing_page,
-            gclid=row.gclid,
-            fbclid=row.fbclid,
-            msclkid=row.msclkid,
-        )
-        event_updates.append({"b_id": row.id, "b_channel": channel})
-        if row.lead_id != last_lead:
-            last_lead = row.lead_id
-            item, name = item_of(row.metadata if isinstance(row.metadata, dict) else None)
-            lead_updates.append(
-                {"b_id": row.lead_id, "b_channel": channel, "b_item": item, "b_name": name}
-            )
-    for start in range(0, len(event_updates), BATCH):
-        conn.execute(
-            events.update()
-            .where(events.c.id == sa.bindparam("b_id"))
-            .values(channel=sa.bindparam("b_channel")),
-            event_updates[start : start + BATCH],
-        )
-    for start in range(0, len(lead_updates), BATCH):
-        conn.execute(
-            leads.update()
-            .where(leads.c.id == sa.bindparam("b_id"))
-            .values(
-                first_touch_channel=sa.bindparam("b_channel"),
-                first_touch_item=sa.bindparam("b_item"),
-                first_touch_item_name=sa.bindparam("b_name"),
-            ),
-            lead_updates[start : start + BATCH],
-        )
 
 
 def downgrade() -> None:
