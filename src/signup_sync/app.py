@@ -7,7 +7,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from signup_sync import SERVICE_NAME, __version__
@@ -20,6 +20,7 @@ from signup_sync.api import webhooks as webhooks_api
 from signup_sync.api.errors import install_error_handlers
 from signup_sync.api.middleware import RequestContextMiddleware
 from signup_sync.api.openapi import install_openapi
+from signup_sync.api.query import reject_unknown_query
 from signup_sync.api.ratelimit import make_limiter
 from signup_sync.db.session import create_engine, create_session_factory
 from signup_sync.logs import configure_logging, get_logger
@@ -118,19 +119,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID"],
         )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    # Listings name an unknown query parameter instead of ignoring it (a typo'd filter).
+    listing = [Depends(reject_unknown_query)]
     app.include_router(meta.router)
     app.include_router(funnel.router)
-    app.include_router(analytics.router)
+    app.include_router(analytics.router, dependencies=listing)
     app.include_router(imports.router)
-    app.include_router(leads.router)
-    app.include_router(exports.router)
+    app.include_router(leads.router, dependencies=listing)
+    app.include_router(exports.router, dependencies=listing)
     app.include_router(dashboard.router)
-    app.include_router(sources_api.router)
-    app.include_router(sync_api.router)
+    app.include_router(sources_api.router, dependencies=listing)
+    app.include_router(sync_api.router, dependencies=listing)
     app.include_router(webhooks_api.inbox)
     app.include_router(webhooks_api.router)
     app.include_router(privacy.router)
     app.include_router(metrics_api.router)
     app.include_router(tracking_api.router)
-    app.include_router(tracking_api.stats_router)
+    app.include_router(tracking_api.stats_router, dependencies=listing)
     return app

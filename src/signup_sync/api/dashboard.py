@@ -28,7 +28,7 @@ from signup_sync.dashboard.service import (
 )
 from signup_sync.errors import InvalidInput
 from signup_sync.exports.service import ExportKind
-from signup_sync.leads.schemas import DEFAULT_LIMIT, LeadSort
+from signup_sync.leads.schemas import DEFAULT_LIMIT, NONE_VALUE, LeadSort
 from signup_sync.leads.service import lead_detail, list_leads
 from signup_sync.vocabulary import SourceType
 
@@ -189,10 +189,14 @@ async def funnel_page(
         s.stage: "/dashboard/leads?" + urlencode(_nonempty(base | {"min_stage": str(s.stage)}))
         for s in data.metrics.stages
     }
+    # A group counts the cohort's leads that reached stage 1 with that first touch.
+    param = LINK_PARAMS[grouping]
     group_links = {
-        g.group: "/dashboard/leads?" + urlencode(_nonempty(base | {grouping.value: g.group}))
+        g.group: "/dashboard/leads?"
+        + urlencode(
+            _nonempty(base | {"min_stage": "1", param: NONE_VALUE if g.group is None else g.group})
+        )
         for g in data.metrics.groups
-        if g.group is not None and grouping.value in ("source_type", "utm_campaign")
     }
     html = render(
         "dashboard.html",
@@ -210,6 +214,18 @@ async def funnel_page(
         signed_in=True,
     )
     return _page(html, 422 if error else 200)
+
+
+# The people-list filter that selects one group of each grouping.
+LINK_PARAMS: dict[GroupBy, str] = {
+    GroupBy.SOURCE_TYPE: "source_type",
+    GroupBy.CHANNEL: "channel",
+    GroupBy.UTM_SOURCE: "utm_source",
+    GroupBy.UTM_MEDIUM: "utm_medium",
+    GroupBy.UTM_CAMPAIGN: "utm_campaign",
+    GroupBy.EVENT: "item",
+    GroupBy.COHORT_MONTH: "cohort_month",
+}
 
 
 def _nonempty(params: dict[str, str]) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 
@@ -13,6 +13,7 @@ from signup_sync.errors import InvalidInput
 from signup_sync.leads.schemas import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    NONE_VALUE,
     LeadDetail,
     LeadFilter,
     LeadPage,
@@ -26,6 +27,7 @@ from signup_sync.vocabulary import SourceType, Stage
 router = APIRouter(prefix="/leads", tags=["leads"], dependencies=Authorized)
 
 _MAX_STAGE = int(max(Stage))
+_NONE = f"; `{NONE_VALUE}` selects leads without one"
 
 
 def lead_filter(
@@ -38,10 +40,31 @@ def lead_filter(
         Query(ge=0, le=_MAX_STAGE, description="leads whose furthest stage is exactly this one"),
     ] = None,
     source_type: Annotated[
-        SourceType | None, Query(description="leads whose first touch came from it")
+        SourceType | Literal["(none)"] | None,
+        Query(description=f"leads whose first touch came from it{_NONE}"),
     ] = None,
     utm_campaign: Annotated[
-        str | None, Query(max_length=255, description="leads whose first touch had it")
+        str | None, Query(max_length=255, description=f"leads whose first touch had it{_NONE}")
+    ] = None,
+    channel: Annotated[
+        str | None, Query(max_length=64, description=f"first-touch channel, e.g. Email{_NONE}")
+    ] = None,
+    utm_source: Annotated[
+        str | None, Query(max_length=255, description=f"first-touch utm_source{_NONE}")
+    ] = None,
+    utm_medium: Annotated[
+        str | None, Query(max_length=255, description=f"first-touch utm_medium{_NONE}")
+    ] = None,
+    item: Annotated[
+        str | None,
+        Query(max_length=300, description=f"first-touch item, `kind:id` (group_by=event){_NONE}"),
+    ] = None,
+    cohort_month: Annotated[
+        str | None,
+        Query(
+            pattern=r"^(19|2\d)\d{2}-(0[1-9]|1[0-2])$",
+            description="YYYY-MM (1900-01 to 2999-12) of the lead's first touch",
+        ),
     ] = None,
     start_date: Annotated[str | None, Query(description=f"first seen from: {_DATE_HELP}")] = None,
     end_date: Annotated[
@@ -53,15 +76,26 @@ def lead_filter(
     end = parse_bound(end_date, "end_date", end=True)
     if start is not None and end is not None and start >= end:
         raise InvalidInput("start_date must not be after end_date", field="start_date")
-    campaign = utm_campaign.strip().lower() if utm_campaign and utm_campaign.strip() else None
     return LeadFilter(
         min_stage=min_stage,
         stage=stage,
-        source_type=source_type.value if source_type else None,
-        utm_campaign=campaign,
+        source_type=str(source_type) if source_type else None,
+        utm_campaign=_utm(utm_campaign),
         start=start,
         end=end,
+        channel=channel.strip() if channel and channel.strip() else None,
+        utm_source=_utm(utm_source),
+        utm_medium=_utm(utm_medium),
+        item=item.strip() if item and item.strip() else None,
+        cohort_month=cohort_month,
     )
+
+
+def _utm(value: str | None) -> str | None:
+    # UTMs are stored lower-cased; the "(none)" group's value passes as it is.
+    if value is None or not value.strip():
+        return None
+    return value.strip() if value.strip() == NONE_VALUE else value.strip().lower()
 
 
 Filters = Annotated[LeadFilter, Depends(lead_filter)]

@@ -152,10 +152,18 @@ def describe(f: LeadFilter) -> str:
         parts.append(f"reached stage {f.min_stage} ({stage_name(f.min_stage)})")
     if f.stage is not None:
         parts.append(f"stopped at stage {f.stage} ({stage_name(f.stage)})")
-    if f.source_type:
-        parts.append(f"first touch {f.source_type}")
-    if f.utm_campaign:
-        parts.append(f"campaign {f.utm_campaign}")
+    for name, value in (
+        ("source", f.source_type),
+        ("channel", f.channel),
+        ("UTM source", f.utm_source),
+        ("UTM medium", f.utm_medium),
+        ("campaign", f.utm_campaign),
+        ("item", f.item),
+    ):
+        if value is not None:
+            parts.append(f"first-touch {name} {value}")
+    if f.cohort_month:
+        parts.append(f"first seen in {f.cohort_month}")
     if f.start:
         parts.append(f"first seen from {f.start.date().isoformat()}")
     if f.end:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from signup_sync.db.models import FunnelConversion, FunnelEvent, Lead
-from signup_sync.leads.schemas import LeadFilter, LeadSort
+from signup_sync.leads.schemas import NONE_VALUE, LeadFilter, LeadSort
 
 SORT_COLUMNS: dict[str, Any] = {
     "first_seen_at": Lead.first_seen_at,
@@ -18,16 +20,40 @@ SORT_COLUMNS: dict[str, Any] = {
 }
 
 
+def _first_touch(column: InstrumentedAttribute[str | None], value: str) -> ColumnElement[bool]:
+    return column.is_(None) if value == NONE_VALUE else column == value
+
+
+def _month(value: str) -> tuple[datetime, datetime]:
+    start = datetime.strptime(value, "%Y-%m").replace(tzinfo=UTC)
+    end = (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
+    return start, end
+
+
 def lead_clauses(f: LeadFilter) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     if f.min_stage is not None:
         clauses.append(Lead.stage >= f.min_stage)
     if f.stage is not None:
         clauses.append(Lead.stage == f.stage)
-    if f.source_type is not None:
-        clauses.append(Lead.first_touch_source_type == f.source_type)
-    if f.utm_campaign is not None:
-        clauses.append(Lead.first_touch_utm_campaign == f.utm_campaign)
+    for column, value in (
+        (Lead.first_touch_source_type, f.source_type),
+        (Lead.first_touch_channel, f.channel),
+        (Lead.first_touch_utm_source, f.utm_source),
+        (Lead.first_touch_utm_medium, f.utm_medium),
+        (Lead.first_touch_utm_campaign, f.utm_campaign),
+        (Lead.first_touch_item, f.item),
+    ):
+        if value is not None:
+            clauses.append(_first_touch(column, value))
+    if f.cohort_month is not None:
+        # A range on first_seen_at (not its formatted month) keeps the index usable.
+        month_start, month_end = _month(f.cohort_month)
+        clauses += [Lead.first_seen_at >= month_start, Lead.first_seen_at < month_end]
     if f.start is not None:
         clauses.append(Lead.first_seen_at >= f.start)
     if f.end is not None:

@@ -34,9 +34,17 @@ class LeadSort(StrEnum):
         return self.value.startswith("-")
 
 
+# A first-touch filter of this value selects the leads that have none (a "(none)" group).
+NONE_VALUE = "(none)"
+
+
 @dataclass(frozen=True, slots=True)
 class LeadFilter:
-    """Which leads: stage reached or stuck at, first touch, first-seen window [start, end)."""
+    """Which leads: stage reached or stuck at, first touch, first-seen window [start, end).
+
+    The first-touch fields (``source_type`` … ``item``) match the lead's first touch exactly;
+    ``NONE_VALUE`` matches leads without one. ``cohort_month`` is ``YYYY-MM`` of first seen.
+    """
 
     min_stage: int | None = None
     stage: int | None = None
@@ -44,6 +52,11 @@ class LeadFilter:
     utm_campaign: str | None = None
     start: datetime | None = None
     end: datetime | None = None
+    channel: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    item: str | None = None
+    cohort_month: str | None = None
 
 
 def stage_name(stage: int) -> str:
@@ -62,9 +75,11 @@ class LeadOut(BaseModel):
     first_seen_at: datetime
     last_seen_at: datetime
     first_touch_source_type: str | None
+    first_touch_channel: str | None
     first_touch_utm_source: str | None
     first_touch_utm_medium: str | None
     first_touch_utm_campaign: str | None
+    first_touch_item: str | None
     converted_at: datetime | None
 
 
@@ -80,8 +95,11 @@ _LEAD_EXAMPLE: JsonDict = {
     "first_seen_at": "2026-06-01T10:00:00Z",
     "last_seen_at": "2026-06-12T10:00:00Z",
     "first_touch_source_type": "zoom",
+    "first_touch_channel": "Email",
     "first_touch_utm_source": "newsletter",
+    "first_touch_utm_medium": "email",
     "first_touch_utm_campaign": "spring-launch",
+    "first_touch_item": "webinar:845",
     "converted_at": None,
 }
 
@@ -117,6 +135,7 @@ class TimelineEvent(BaseModel):
     stage: int
     status: str
     external_id: str | None
+    channel: str | None
     utm_source: str | None
     utm_medium: str | None
     utm_campaign: str | None

@@ -79,9 +79,11 @@ def _lead_fields(lead: Lead) -> dict[str, Any]:
         "first_seen_at": lead.first_seen_at,
         "last_seen_at": lead.last_seen_at,
         "first_touch_source_type": lead.first_touch_source_type,
+        "first_touch_channel": lead.first_touch_channel,
         "first_touch_utm_source": lead.first_touch_utm_source,
         "first_touch_utm_medium": lead.first_touch_utm_medium,
         "first_touch_utm_campaign": lead.first_touch_utm_campaign,
+        "first_touch_item": lead.first_touch_item,
         "converted_at": lead.converted_at,
     }
 
@@ -112,6 +114,7 @@ def _event_item(event: FunnelEvent) -> TimelineEvent:
         stage=event.stage,
         status=event.status,
         external_id=event.external_id,
+        channel=event.channel,
         utm_source=event.utm_source,
         utm_medium=event.utm_medium,
         utm_campaign=event.utm_campaign,
