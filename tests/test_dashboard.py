@@ -218,3 +218,15 @@ async def test_people_behind_the_numbers_pages(
     assert lead.count('data-kind="conversion"') == 1
     assert "Núñez" in lead
     assert (await anon_client.get("/dashboard/leads/999999")).status_code == 404
+
+
+async def test_each_median_says_what_it_counts(
+    client: httpx.AsyncClient, anon_client: httpx.AsyncClient
+) -> None:
+    """Issue 18, point 16: two medians of different things must not read as one."""
+    await funnel_data.load(client)
+    await _sign_in(anon_client)
+    page = (await anon_client.get("/dashboard")).text
+    labels = re.findall(r"<dt[^>]*>([^<]*[Mm]edian[^<]*)</dt>", page)
+    assert len(labels) == 2 and len(set(labels)) == 2
+    assert "per conversion" in labels[0] and "per lead" in labels[1]

@@ -158,3 +158,15 @@ async def test_the_scheduler_runs_posh_sources_with_a_file_only(
         statuses = dict((await session.execute(
             select(FunnelSource.name, FunnelSource.last_sync_status))).all())  # fmt: skip
     assert statuses == {"file": "success", "upload": None}
+
+
+async def test_status_shows_no_next_run_for_an_upload_only_source(
+    client: httpx.AsyncClient,
+) -> None:
+    """Issue 18, point 12: the scheduler never runs a source that waits for an upload."""
+    await add_posh(client, "upload")
+    await add_posh(client, "fetched", file_url="https://files.example.com/posh.csv")
+    status = (await client.get("/sync/status/poshvip")).json()
+    next_runs = {s["source_name"]: s["next_scheduled_at"] for s in status["sources"]}
+    assert next_runs["upload"] is None
+    assert next_runs["fetched"] is not None

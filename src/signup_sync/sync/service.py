@@ -137,6 +137,13 @@ def _waits_for_upload(source: FunnelSource) -> bool:
     return connector is not None and needs_upload(connector, source.config or {})
 
 
+def _next_run(source: FunnelSource, expr: str | None, now: datetime) -> datetime | None:
+    """When the scheduler will run it: never when inactive or waiting for an upload."""
+    if not expr or not source.is_active or _waits_for_upload(source):
+        return None
+    return next_fire(expr, now)
+
+
 UPLOAD_HINT = (
     "upload the export (multipart part 'file' or a text/csv body; CLI: --file), "
     "or set file_path or file_url in the source's config"
@@ -349,7 +356,7 @@ async def sync_status(
                 source_name=source.name,
                 is_active=source.is_active,
                 schedule=source.schedule,
-                next_scheduled_at=next_fire(expr, now) if expr and source.is_active else None,
+                next_scheduled_at=_next_run(source, expr, now),
                 last_sync_at=source.last_sync_at,
                 last_sync_status=source.last_sync_status,
                 is_running=live,
