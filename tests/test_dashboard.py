@@ -123,7 +123,7 @@ async def test_dashboard_shows_the_funnel_numbers_of_the_api(
     # Every pulled source is listed even before it is configured.
     for source in ("easyappointments", "zoom", "eventbrite", "poshvip"):
         assert f'data-source-type="{source}"' in page
-    assert page.count("<svg") == 3
+    assert page.count("<svg") == 4
 
 
 async def test_bad_filters_show_a_message_not_a_crash(anon_client: httpx.AsyncClient) -> None:
@@ -139,14 +139,14 @@ async def test_bad_filters_show_a_message_not_a_crash(anon_client: httpx.AsyncCl
 def test_weeks_are_filled_and_days_bucketed() -> None:
     from datetime import date
 
-    weeks = fill_weeks({date(2026, 6, 1): 3, date(2026, 6, 22): 1}, {date(2026, 6, 8): 2})
+    weeks = fill_weeks({date(2026, 6, 1): 3, date(2026, 6, 22): 1}, {date(2026, 6, 8): 2}).points
     assert [(w.start.isoformat(), w.leads, w.conversions) for w in weeks] == [
         ("2026-06-01", 3, 0),
         ("2026-06-08", 0, 2),
         ("2026-06-15", 0, 0),
         ("2026-06-22", 1, 0),
     ]
-    assert fill_weeks({}, {}) == []
+    assert fill_weeks({}, {}).points == []
     labels = [
         bucket_label(Bucket(from_days=low, to_days=high, leads=0))
         for low, high in ((0, 1), (1, 2), (3, 7), (90, None))
@@ -230,3 +230,27 @@ async def test_each_median_says_what_it_counts(
     labels = re.findall(r"<dt[^>]*>([^<]*[Mm]edian[^<]*)</dt>", page)
     assert len(labels) == 2 and len(set(labels)) == 2
     assert "per conversion" in labels[0] and "per lead" in labels[1]
+
+
+def test_long_periods_say_how_many_weeks_are_cut_and_show_years() -> None:
+    """Issue 18, point 13: years on the week axis, a note when older weeks are left out."""
+    from datetime import date, timedelta
+
+    from signup_sync.dashboard.charts import conversions_chart, weekly_chart
+    from signup_sync.dashboard.service import MAX_WEEKS
+
+    first = date(2024, 1, 1)
+    leads = {first + timedelta(weeks=n): 50 for n in range(MAX_WEEKS + 10)}
+    weeks = fill_weeks(leads, {first + timedelta(weeks=MAX_WEEKS + 9): 1})
+    assert weeks.cut_weeks == 10 and len(weeks.points) == MAX_WEEKS
+    svg = str(weekly_chart(weeks.points))
+    assert re.findall(r">(\d{4})<", svg) == ["2024", "2025"]  # the first label, each new year
+    # One conversion beside 50 leads a week still has a bar of the full height of its axis.
+    converted = fill_weeks({first: 50}, {first: 1}, converted_of_new={first: 1}).points
+    chart = str(conversions_chart(converted))
+    heights = [
+        float(h)
+        for h in re.findall(r'<rect [^>]*height="([0-9.]+)" fill="#1f5fa8"><title>week', chart)
+    ]
+    assert heights and heights[0] > 100
+    assert "<polyline" in chart and converted[0].conversion_rate == 0.02

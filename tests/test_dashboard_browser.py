@@ -193,7 +193,7 @@ async def test_a_marketer_signs_in_and_reads_the_funnel(
         await page.wait_for_url("**group_by=utm_campaign**")
         assert await page.get_attribute("#groups", "data-group-by") == "utm_campaign"
         await _check_against_api(page, api, "utm_campaign")
-        assert await page.locator("svg.chart").count() == 3
+        assert await page.locator("svg.chart").count() == 4
 
         # Another attribution model: the credits move, the counts of leads do not.
         first_params = {"group_by": "source_type", "model": "first_touch"}

@@ -12,6 +12,7 @@ from signup_sync.dashboard.service import WeekPoint, bucket_label
 
 LEADS_COLOUR = "#8fb8e8"
 CONVERSIONS_COLOUR = "#1f5fa8"
+RATE_COLOUR = "#d9822b"
 BAR_COLOUR = "#2f6fbe"
 AXIS_COLOUR = "#9aa5b1"
 TEXT_COLOUR = "#243b53"
@@ -68,49 +69,109 @@ def funnel_chart(stages: Sequence[StageCount]) -> Markup:
     return _svg(width, height, "Leads reaching each funnel stage", body)
 
 
-def weekly_chart(weeks: Sequence[WeekPoint]) -> Markup:
-    """Leads (light) and conversions (dark) per week, as bars side by side."""
-    width, height, left, bottom, top_pad = 720, 240, 48, 36, 24
-    plot_w, plot_h = width - left - 8, height - bottom - top_pad
-    if not weeks:
-        return _svg(width, 60, "No leads in this period", [_text(8, 30, "No leads in this period")])
-    top = nice_ceiling(max(max(w.leads, w.conversions) for w in weeks))
-    slot = plot_w / len(weeks)
-    body = [
-        f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{width - 8}" y2="{top_pad + plot_h}" '
-        f'stroke="{AXIS_COLOUR}"/>'
-    ]
+_LEFT, _RIGHT, _WIDTH, _HEIGHT, _BOTTOM, _TOP = 52, 52, 720, 240, 44, 24
+
+
+def _y_axis(top: float, plot_h: float, *, right: bool, fmt: str) -> list[str]:
+    """Three ticks (0, half, top) on the left or right edge, with light grid lines."""
+    body = []
     for fraction in (0, 0.5, 1):
-        y = top_pad + plot_h * (1 - fraction)
+        y = _TOP + plot_h * (1 - fraction)
         tick = top * fraction
-        label = f"{tick:,.0f}" if tick == int(tick) else f"{tick:,.1f}"
-        body.append(_text(left - 6, y + 4, label, anchor="end", size=11))
-        body.append(
-            f'<line x1="{left}" y1="{y:.1f}" x2="{width - 8}" y2="{y:.1f}" '
-            f'stroke="{AXIS_COLOUR}" stroke-opacity="0.35"/>'
-        )
-    label_every = max(1, math.ceil(len(weeks) / 8))
-    for i, w in enumerate(weeks):
-        x = left + i * slot
-        bar = max(slot * 0.4, 1)
-        for offset, value, colour, what in (
-            (slot * 0.1, w.leads, LEADS_COLOUR, "leads"),
-            (slot * 0.1 + bar, w.conversions, CONVERSIONS_COLOUR, "conversions"),
-        ):
-            h = plot_h * value / top
-            title = f"week of {w.start.isoformat()}: {value:,} {what}"
-            body.append(_rect(x + offset, top_pad + plot_h - h, bar, h, colour, title))
-        if i % label_every == 0:
+        label = fmt.format(tick)
+        x = _WIDTH - _RIGHT + 6 if right else _LEFT - 6
+        body.append(_text(x, y + 4, label, anchor="start" if right else "end", size=11))
+        if not right:
             body.append(
-                _text(
-                    x + slot / 2, height - 18, w.start.strftime("%b %d"), anchor="middle", size=11
-                )
+                f'<line x1="{_LEFT}" y1="{y:.1f}" x2="{_WIDTH - _RIGHT}" y2="{y:.1f}" '
+                f'stroke="{AXIS_COLOUR}" stroke-opacity="0.35"/>'
             )
-    body.append(_rect(left, 4, 10, 10, LEADS_COLOUR, "leads"))
-    body.append(_text(left + 14, 13, "new leads", size=11))
-    body.append(_rect(left + 100, 4, 10, 10, CONVERSIONS_COLOUR, "conversions"))
-    body.append(_text(left + 114, 13, "conversions", size=11))
-    return _svg(width, height, "New leads and conversions per week", body)
+    return body
+
+
+def _week_axis(weeks: Sequence[WeekPoint], slot: float) -> list[str]:
+    """Day and month under every few weeks; the year under the first and at each new year."""
+    body = [
+        f'<line x1="{_LEFT}" y1="{_HEIGHT - _BOTTOM}" x2="{_WIDTH - _RIGHT}" '
+        f'y2="{_HEIGHT - _BOTTOM}" stroke="{AXIS_COLOUR}"/>'
+    ]
+    every = max(1, math.ceil(len(weeks) / 8))
+    year = None
+    for i, w in enumerate(weeks):
+        if i % every:
+            continue
+        x = _LEFT + i * slot + slot / 2
+        body.append(
+            _text(x, _HEIGHT - _BOTTOM + 14, w.start.strftime("%b %d"), anchor="middle", size=11)
+        )
+        if w.start.year != year:
+            year = w.start.year
+            body.append(_text(x, _HEIGHT - _BOTTOM + 28, year, anchor="middle", size=11))
+    return body
+
+
+def _empty() -> Markup:
+    return _svg(_WIDTH, 60, "No leads in this period", [_text(8, 30, "No leads in this period")])
+
+
+def weekly_chart(weeks: Sequence[WeekPoint]) -> Markup:
+    """New leads per week (bars), on their own axis."""
+    if not weeks:
+        return _svg(
+            _WIDTH, 60, "No leads in this period", [_text(8, 30, "No leads in this period")]
+        )
+    plot_w, plot_h = _WIDTH - _LEFT - _RIGHT, _HEIGHT - _BOTTOM - _TOP
+    top = nice_ceiling(max(w.leads for w in weeks))
+    slot = plot_w / len(weeks)
+    body = _y_axis(top, plot_h, right=False, fmt="{:,.0f}")
+    for i, w in enumerate(weeks):
+        h = plot_h * w.leads / top
+        title = f"week of {w.start.isoformat()}: {w.leads:,} new leads"
+        x = _LEFT + i * slot + slot * 0.15
+        body.append(_rect(x, _TOP + plot_h - h, max(slot * 0.7, 1), h, LEADS_COLOUR, title))
+    body += _week_axis(weeks, slot)
+    body.append(_text(_LEFT, 13, "new leads (first seen that week)", size=11))
+    return _svg(_WIDTH, _HEIGHT, "New leads per week", body)
+
+
+def conversions_chart(weeks: Sequence[WeekPoint]) -> Markup:
+    """Conversions per week (bars, left axis) and the conversion rate of each week's new leads
+    (line, right axis): each on a scale of its own, so neither vanishes beside the leads."""
+    if not weeks:
+        return _svg(
+            _WIDTH, 60, "No leads in this period", [_text(8, 30, "No leads in this period")]
+        )
+    plot_w, plot_h = _WIDTH - _LEFT - _RIGHT, _HEIGHT - _BOTTOM - _TOP
+    top = nice_ceiling(max(w.conversions for w in weeks))
+    rates = [w.conversion_rate for w in weeks]
+    top_rate = min(1.0, nice_ceiling(math.ceil(max((r or 0) for r in rates) * 100)) / 100)
+    slot = plot_w / len(weeks)
+    body = _y_axis(top, plot_h, right=False, fmt="{:,.0f}")
+    body += _y_axis(top_rate, plot_h, right=True, fmt="{:.0%}")
+    points = []
+    for i, w in enumerate(weeks):
+        h = plot_h * w.conversions / top
+        title = f"week of {w.start.isoformat()}: {w.conversions:,} conversions"
+        x = _LEFT + i * slot
+        body.append(
+            _rect(
+                x + slot * 0.15, _TOP + plot_h - h, max(slot * 0.7, 1), h, CONVERSIONS_COLOUR, title
+            )
+        )
+        rate = rates[i]
+        if rate is not None:
+            points.append(f"{x + slot / 2:.1f},{_TOP + plot_h * (1 - rate / top_rate):.1f}")
+    if points:
+        body.append(
+            f'<polyline points="{" ".join(points)}" fill="none" stroke="{RATE_COLOUR}" '
+            'stroke-width="2"><title>conversion rate of each week\'s new leads</title></polyline>'
+        )
+    body += _week_axis(weeks, slot)
+    body.append(_rect(_LEFT, 4, 10, 10, CONVERSIONS_COLOUR, "conversions"))
+    body.append(_text(_LEFT + 14, 13, "conversions (first conversion that week)", size=11))
+    body.append(_rect(_LEFT + 290, 8, 14, 2, RATE_COLOUR, "conversion rate"))
+    body.append(_text(_LEFT + 308, 13, "conversion rate of the week's new leads", size=11))
+    return _svg(_WIDTH, _HEIGHT, "Conversions and conversion rate per week", body)
 
 
 def histogram_chart(buckets: Sequence[Bucket]) -> Markup:

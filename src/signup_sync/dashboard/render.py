@@ -51,6 +51,7 @@ def environment() -> Environment:
     env.globals.update(
         funnel_chart=charts.funnel_chart,
         weekly_chart=charts.weekly_chart,
+        conversions_chart=charts.conversions_chart,
         histogram_chart=charts.histogram_chart,
     )
     return env

@@ -19,12 +19,14 @@ def _dialect(session: AsyncSession) -> str:
 
 
 async def weekly_counts(
-    session: AsyncSession, cohort: CohortFilter, column: Any
+    session: AsyncSession, cohort: CohortFilter, column: Any, *where: Any
 ) -> dict[date, int]:
     """Cohort leads per week of ``column`` (a Lead timestamp); NULLs are left out."""
     week = week_start(column, _dialect(session)).label("week")
     rows = await session.execute(
-        select(week, func.count()).where(column.is_not(None), *cohort.lead_clauses()).group_by(week)
+        select(week, func.count())
+        .where(column.is_not(None), *cohort.lead_clauses(), *where)
+        .group_by(week)
     )
     return {as_date(w): int(n) for w, n in rows.all()}
 
@@ -35,6 +37,14 @@ async def first_seen_by_week(session: AsyncSession, cohort: CohortFilter) -> dic
 
 async def converted_by_week(session: AsyncSession, cohort: CohortFilter) -> dict[date, int]:
     return await weekly_counts(session, cohort, Lead.converted_at)
+
+
+async def converted_by_first_seen_week(
+    session: AsyncSession, cohort: CohortFilter
+) -> dict[date, int]:
+    """Of each week's new leads, how many have converted (by the cohort's rule)."""
+    converted = cohort.lead_converted(_dialect(session))
+    return await weekly_counts(session, cohort, Lead.first_seen_at, converted)
 
 
 async def sources(session: AsyncSession) -> Sequence[FunnelSource]:

@@ -49,8 +49,20 @@ MAX_WEEKS = 104
 @dataclass(frozen=True, slots=True)
 class WeekPoint:
     start: date
-    leads: int
-    conversions: int
+    leads: int  # first seen this week
+    conversions: int  # first converted this week
+    converted_of_new: int = 0  # of this week's new leads, converted by now
+
+    @property
+    def conversion_rate(self) -> float | None:
+        """The share of this week's new leads that converted (None without new leads)."""
+        return self.converted_of_new / self.leads if self.leads else None
+
+
+@dataclass(frozen=True, slots=True)
+class Weeks:
+    points: list[WeekPoint]
+    cut_weeks: int = 0  # older weeks of the period left out (at most MAX_WEEKS are shown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +77,7 @@ class SourceStatus:
 @dataclass(frozen=True, slots=True)
 class Dashboard:
     metrics: FunnelMetrics
-    weeks: list[WeekPoint]
+    weeks: Weeks
     time_to_convert: TimeToConvert
     sources: list[SourceStatus]
 
@@ -79,22 +91,30 @@ def fill_weeks(
     conversions: dict[date, int],
     start: datetime | None = None,
     end: datetime | None = None,
-) -> list[WeekPoint]:
-    """Every week from the first to the last (or the cohort's bounds), empty weeks as zeros."""
+    converted_of_new: dict[date, int] | None = None,
+) -> Weeks:
+    """Every week from the first to the last (or the cohort's bounds), empty weeks as zeros.
+
+    At most ``MAX_WEEKS`` (the latest); ``cut_weeks`` says how many older ones were left out.
+    """
     known = sorted({*leads, *conversions})
     first = monday(start.date()) if start else (known[0] if known else None)
     last = (
         monday((end - timedelta(microseconds=1)).date()) if end else (known[-1] if known else None)
     )
     if first is None or last is None or first > last:
-        return []
-    first = max(first, last - timedelta(weeks=MAX_WEEKS - 1))
-    weeks = []
-    week = first
+        return Weeks([])
+    shown_from = max(first, last - timedelta(weeks=MAX_WEEKS - 1))
+    cut = (shown_from - first).days // 7
+    converted = converted_of_new or {}
+    points = []
+    week = shown_from
     while week <= last:
-        weeks.append(WeekPoint(week, leads.get(week, 0), conversions.get(week, 0)))
+        points.append(
+            WeekPoint(week, leads.get(week, 0), conversions.get(week, 0), converted.get(week, 0))
+        )
         week += timedelta(weeks=1)
-    return weeks
+    return Weeks(points, cut)
 
 
 def bucket_label(bucket: Bucket) -> str:
@@ -136,6 +156,7 @@ async def dashboard(
         await repository.converted_by_week(session, cohort),
         cohort.start,
         cohort.end,
+        await repository.converted_by_first_seen_week(session, cohort),
     )
     return Dashboard(
         metrics=metrics,
