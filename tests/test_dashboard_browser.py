@@ -236,3 +236,83 @@ async def test_a_marketer_signs_in_and_reads_the_funnel(
         await page.goto(f"{live_server}/dashboard")
         assert "/dashboard/login" in page.url
     await context.close()
+
+
+async def _overflow(page: Any, selector: str) -> float:
+    """How far the element's box reaches past the viewport's right edge (0 when it fits)."""
+    return float(
+        await page.evaluate(
+            "s => document.querySelector(s).getBoundingClientRect().right - window.innerWidth",
+            selector,
+        )
+    )
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+async def test_the_people_list_sorts_pages_both_ways_and_fits_the_screen(
+    browser_ready: None,
+    client: httpx.AsyncClient,
+    live_server: str,
+    browser: Any,
+    backend: str,
+    artifacts_dir: Path,
+    width: int,
+) -> None:
+    """Issue 18, points 15 and 17: total, sort by any column, previous/next, phone width."""
+    people = [
+        {
+            "email": f"person{n:03d}@example.com",
+            "first_name": f"P{n:03d}",
+            "source_type": "manual",
+            "event_type": "lead_captured",
+            "utm_campaign": f"camp-{n % 3}",
+            "occurred_at": f"2026-05-{1 + n % 28:02d}T10:00:00Z",
+        }
+        for n in range(120)
+    ]
+    r = await client.post("/funnel/events/batch", json={"events": people})
+    assert r.status_code == 200, r.text
+    context = await browser.new_context(viewport={"width": width, "height": 900})
+    page = await context.new_page()
+    await page.goto(f"{live_server}/dashboard/login")
+    await page.fill("#token", TOKEN)
+    await page.click("#sign-in")
+    await page.wait_for_selector("#stages")
+    await page.screenshot(
+        path=str(artifacts_dir / f"dashboard-{width}-{backend}.png"), full_page=True
+    )
+    for section in ("#funnel", "#groups-section", "#weekly", "#time-to-convert"):
+        assert await _overflow(page, section) <= 1, (section, width)
+
+    await page.goto(f"{live_server}/dashboard/leads")
+    await page.wait_for_selector("#leads")
+    assert await page.get_attribute("#people-total", "data-value") == "120"
+    assert await _overflow(page, "main section") <= 1
+    await page.screenshot(path=str(artifacts_dir / f"people-{width}-{backend}.png"), full_page=True)
+
+    # Sort by email (ascending, then descending by clicking again).
+    await page.click('th a[data-sort="email"]')
+    await page.wait_for_url("**sort=email**")
+    first = await page.inner_text("#leads tbody tr:first-child td:first-child")
+    assert first == "person000@example.com"
+    await page.click('th a[data-sort="email"]')
+    await page.wait_for_url("**sort=-email**")
+    assert await page.inner_text("#leads tbody tr:first-child td:first-child") == (
+        "person119@example.com"
+    )
+    # Next, next, then previous: back on the second page, the same people.
+    await page.click("#next-page")
+    await page.wait_for_selector("#prev-page")
+    second = await page.inner_text("#leads tbody tr:first-child td:first-child")
+    assert second == "person069@example.com"
+    await page.click("#next-page")
+    await page.wait_for_selector("#prev-page")
+    assert await page.locator("#next-page").count() == 0
+    assert await page.locator("#leads tbody tr").count() == 20
+    await page.click("#prev-page")
+    await page.wait_for_selector("#next-page")
+    assert await page.inner_text("#leads tbody tr:first-child td:first-child") == second
+    await page.click("#prev-page")
+    await page.wait_for_selector("#next-page")
+    assert await page.locator("#prev-page").count() == 0
+    await context.close()

@@ -29,7 +29,7 @@ from signup_sync.dashboard.service import (
 from signup_sync.errors import InvalidInput
 from signup_sync.exports.service import ExportKind
 from signup_sync.leads.schemas import DEFAULT_LIMIT, NONE_VALUE, LeadSort
-from signup_sync.leads.service import lead_detail, list_leads
+from signup_sync.leads.service import count_leads, lead_detail, list_leads
 from signup_sync.vocabulary import SourceType
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
@@ -241,13 +241,36 @@ async def people_page(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> HTMLResponse:
     page = await uow.read(lambda session: list_leads(session, filters, sort, cursor, DEFAULT_LIMIT))
-    query = urlencode(
-        [(k, v) for k, v in request.query_params.multi_items() if k != "cursor" and v]
-    )
+    total = await uow.read(lambda session: count_leads(session, filters))
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor" and v]
+    query = urlencode(kept)
+    # Column headers re-sort the same people: the filters without cursor or sort.
+    unsorted = urlencode([(k, v) for k, v in kept if k != "sort"])
     html = render(
-        "leads.html", page=page, query=query, description=describe(filters), signed_in=True
+        "leads.html",
+        page=page,
+        total=total,
+        query=query,
+        unsorted=unsorted,
+        sort=sort,
+        columns=PEOPLE_COLUMNS,
+        description=describe(filters),
+        signed_in=True,
     )
     return _page(html)
+
+
+# The people table's columns: heading and the sort that orders by it.
+PEOPLE_COLUMNS: tuple[tuple[str, LeadSort], ...] = (
+    ("Email", LeadSort.EMAIL),
+    ("Name", LeadSort.NAME),
+    ("Stage", LeadSort.STAGE),
+    ("First source", LeadSort.SOURCE),
+    ("First channel", LeadSort.CHANNEL),
+    ("First campaign", LeadSort.CAMPAIGN),
+    ("First seen", LeadSort.FIRST_SEEN),
+    ("Last seen", LeadSort.LAST_SEEN),
+)
 
 
 @router.get("/leads/{lead_id}", response_class=HTMLResponse, dependencies=[SignedIn])

@@ -6,17 +6,23 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from signup_sync.db.models import FunnelConversion, FunnelEvent, Lead
 from signup_sync.leads.schemas import NONE_VALUE, LeadFilter, LeadSort
 
+# Text sorts treat a missing value as "" so that keyset comparisons never meet a NULL.
 SORT_COLUMNS: dict[str, Any] = {
     "first_seen_at": Lead.first_seen_at,
     "last_seen_at": Lead.last_seen_at,
     "stage": Lead.stage,
+    "email": func.coalesce(Lead.email, Lead.phone, ""),
+    "name": func.coalesce(Lead.last_name, "") + " " + func.coalesce(Lead.first_name, ""),
+    "first_touch_source_type": func.coalesce(Lead.first_touch_source_type, ""),
+    "first_touch_channel": func.coalesce(Lead.first_touch_channel, ""),
+    "first_touch_utm_campaign": func.coalesce(Lead.first_touch_utm_campaign, ""),
 }
 
 
@@ -61,23 +67,37 @@ def lead_clauses(f: LeadFilter) -> list[ColumnElement[bool]]:
     return clauses
 
 
-def after_clause(sort: LeadSort, key: Any, last_id: int) -> ColumnElement[bool]:
-    """Rows strictly after (key, id) in the sort's order; ties on the key go by id."""
+def sort_value(sort: LeadSort) -> Any:
+    """The SQL expression a sort orders by (read back with each row for the cursor)."""
+    return SORT_COLUMNS[sort.key]
+
+
+def after_clause(
+    sort: LeadSort, key: Any, last_id: int, *, backwards: bool = False
+) -> ColumnElement[bool]:
+    """Rows strictly after (key, id) in the sort's order (before it, going backwards)."""
     column = SORT_COLUMNS[sort.key]
-    if sort.descending:
+    if sort.descending != backwards:
         return or_(column < key, and_(column == key, Lead.id < last_id))
     return or_(column > key, and_(column == key, Lead.id > last_id))
 
 
 def leads_query(
-    f: LeadFilter, sort: LeadSort, after: tuple[Any, int] | None, limit: int
-) -> Select[Lead]:
+    f: LeadFilter,
+    sort: LeadSort,
+    after: tuple[Any, int] | None,
+    limit: int,
+    *,
+    backwards: bool = False,
+) -> Select[tuple[Lead, Any]]:
+    """A keyset page; ``backwards`` reads the rows before ``after``, nearest first."""
     column = SORT_COLUMNS[sort.key]
-    order = (column.desc(), Lead.id.desc()) if sort.descending else (column.asc(), Lead.id.asc())
+    descending = sort.descending != backwards
+    order = (column.desc(), Lead.id.desc()) if descending else (column.asc(), Lead.id.asc())
     clauses = lead_clauses(f)
     if after is not None:
-        clauses.append(after_clause(sort, *after))
-    return select(Lead).where(*clauses).order_by(*order).limit(limit)
+        clauses.append(after_clause(sort, *after, backwards=backwards))
+    return select(Lead, column.label("sort_key")).where(*clauses).order_by(*order).limit(limit)
 
 
 async def page(
@@ -86,8 +106,18 @@ async def page(
     sort: LeadSort,
     after: tuple[Any, int] | None,
     limit: int,
-) -> Sequence[Lead]:
-    return (await session.execute(leads_query(f, sort, after, limit))).scalars().all()
+    *,
+    backwards: bool = False,
+) -> Sequence[tuple[Lead, Any]]:
+    """(lead, its sort key) pairs."""
+    query = leads_query(f, sort, after, limit, backwards=backwards)
+    return [(row.Lead, row.sort_key) for row in await session.execute(query)]
+
+
+async def count(session: AsyncSession, f: LeadFilter) -> int:
+    return int(
+        (await session.execute(select(func.count(Lead.id)).where(*lead_clauses(f)))).scalar_one()
+    )
 
 
 async def get(session: AsyncSession, lead_id: int) -> Lead | None:

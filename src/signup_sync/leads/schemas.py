@@ -24,6 +24,16 @@ class LeadSort(StrEnum):
     LAST_SEEN_DESC = "-last_seen_at"
     STAGE = "stage"
     STAGE_DESC = "-stage"
+    EMAIL = "email"
+    EMAIL_DESC = "-email"
+    NAME = "name"
+    NAME_DESC = "-name"
+    SOURCE = "first_touch_source_type"
+    SOURCE_DESC = "-first_touch_source_type"
+    CHANNEL = "first_touch_channel"
+    CHANNEL_DESC = "-first_touch_channel"
+    CAMPAIGN = "first_touch_utm_campaign"
+    CAMPAIGN_DESC = "-first_touch_utm_campaign"
 
     @property
     def key(self) -> str:
@@ -32,6 +42,11 @@ class LeadSort(StrEnum):
     @property
     def descending(self) -> bool:
         return self.value.startswith("-")
+
+    @property
+    def textual(self) -> bool:
+        """Sorted by a text (empty for none), not by a time or a number."""
+        return self.key not in ("first_seen_at", "last_seen_at", "stage")
 
 
 # A first-touch filter of this value selects the leads that have none (a "(none)" group).
@@ -113,6 +128,7 @@ class LeadPage(BaseModel):
                     "limit": 50,
                     "sort": "-first_seen_at",
                     "next_cursor": None,
+                    "prev_cursor": None,
                 }
             ]
         }
@@ -123,6 +139,10 @@ class LeadPage(BaseModel):
     sort: LeadSort
     next_cursor: str | None = Field(
         description="pass as `cursor` (with the same filters and sort) for the next page"
+    )
+    prev_cursor: str | None = Field(
+        default=None,
+        description="pass as `cursor` for the page before this one; null on the first page",
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,40 +26,50 @@ from signup_sync.leads.schemas import (
 )
 
 
-def sort_key(lead: Lead, sort: LeadSort) -> Any:
-    return getattr(lead, sort.key)
-
-
-def encode_cursor(sort: LeadSort, key: Any, lead_id: int) -> str:
-    """Opaque to clients: the sort and the last row's (key, id), base64url JSON."""
+def encode_cursor(sort: LeadSort, key: Any, lead_id: int, *, backwards: bool = False) -> str:
+    """Opaque to clients: the sort, the row's (key, id) and the direction, base64url JSON."""
     value = key.isoformat() if isinstance(key, datetime) else key
-    raw = json.dumps({"s": sort.value, "k": value, "i": lead_id}, separators=(",", ":"))
+    data = {"s": sort.value, "k": value, "i": lead_id, **({"b": 1} if backwards else {})}
+    raw = json.dumps(data, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, sort: LeadSort) -> tuple[Any, int]:
+def decode_cursor(cursor: str, sort: LeadSort) -> tuple[Any, int, bool]:
+    """(key, id, backwards) of a cursor issued for ``sort``; a 422 naming ``cursor`` else."""
     bad = InvalidInput("cursor is not one this service issued; start without it", field="cursor")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         key, lead_id, cursor_sort = data["k"], data["i"], data["s"]
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        backwards = bool(data.get("b"))
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, UnicodeDecodeError):
         raise bad from None
     if cursor_sort != sort.value:
         raise InvalidInput(
             f"cursor was issued for sort={cursor_sort}; repeat that sort or start over",
             field="cursor",
         )
-    if not isinstance(lead_id, int) or isinstance(lead_id, bool):
+    if not isinstance(lead_id, int) or isinstance(lead_id, bool) or not 0 < lead_id < 2**63:
         raise bad
     try:
         if sort.key == "stage":
-            if not isinstance(key, int) or isinstance(key, bool):
+            if not isinstance(key, int) or isinstance(key, bool) or not -(2**31) < key < 2**31:
                 raise ValueError
-            return key, lead_id
-        return datetime.fromisoformat(key), lead_id
-    except (ValueError, TypeError):
+            return key, lead_id, backwards
+        if sort.textual:
+            if not isinstance(key, str):
+                raise ValueError
+            return key, lead_id, backwards
+        return _aware(datetime.fromisoformat(key)), lead_id, backwards
+    except (ValueError, TypeError, OverflowError):
         raise bad from None
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("naive")
+    moment.astimezone(UTC)  # out of range once in UTC: not a cursor we issued
+    return moment
 
 
 def lead_out(lead: Lead) -> LeadOut:
@@ -91,18 +101,40 @@ def _lead_fields(lead: Lead) -> dict[str, Any]:
 async def list_leads(
     session: AsyncSession, f: LeadFilter, sort: LeadSort, cursor: str | None, limit: int
 ) -> LeadPage:
+    """One page in either direction; each page knows the cursors of its neighbours."""
     after = decode_cursor(cursor, sort) if cursor else None
-    # One row more than asked tells whether a next page exists without a count.
-    rows = list(await repository.page(session, f, sort, after, limit + 1))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = None
-    if more and rows:
-        last = rows[-1]
-        next_cursor = encode_cursor(sort, sort_key(last, sort), last.id)
-    return LeadPage(
-        items=[lead_out(lead) for lead in rows], limit=limit, sort=sort, next_cursor=next_cursor
+    backwards = after[2] if after else False
+    # One row more than asked tells whether a page lies beyond, without a count.
+    rows = list(
+        await repository.page(
+            session, f, sort, after[:2] if after else None, limit + 1, backwards=backwards
+        )
     )
+    beyond = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    has_next = beyond if not backwards else after is not None
+    has_prev = beyond if backwards else after is not None
+    next_cursor = prev_cursor = None
+    if rows and has_next:
+        lead, key = rows[-1]
+        next_cursor = encode_cursor(sort, key, lead.id)
+    if rows and has_prev:
+        lead, key = rows[0]
+        prev_cursor = encode_cursor(sort, key, lead.id, backwards=True)
+    return LeadPage(
+        items=[lead_out(lead) for lead, _ in rows],
+        limit=limit,
+        sort=sort,
+        next_cursor=next_cursor,
+        prev_cursor=prev_cursor,
+    )
+
+
+async def count_leads(session: AsyncSession, f: LeadFilter) -> int:
+    """How many leads the filters select (the people list's total)."""
+    return await repository.count(session, f)
 
 
 def _event_item(event: FunnelEvent) -> TimelineEvent:
