@@ -254,3 +254,47 @@ def test_long_periods_say_how_many_weeks_are_cut_and_show_years() -> None:
     ]
     assert heights and heights[0] > 100
     assert "<polyline" in chart and converted[0].conversion_rate == 0.02
+
+
+async def test_every_model_side_by_side_and_the_period_before(
+    client: httpx.AsyncClient, anon_client: httpx.AsyncClient
+) -> None:
+    """Issue 18, point 14: one table group x model, and deltas against the period before."""
+    await funnel_data.load(client)
+    await _sign_in(anon_client)
+    every = (await anon_client.get("/dashboard", params={"group_by": "source_type"})).text
+    models = re.search(r'<table id="models">(.*?)</table>', every, re.S)
+    assert models
+    for model in AttributionModel:
+        api = (
+            await client.get(
+                "/analytics/funnel-metrics",
+                params={"group_by": "source_type", "model": model.value},
+            )
+        ).json()
+        for group in api["groups"]:
+            row = re.search(
+                rf'<tr data-group="{group["group"] or ""}">(.*?)</tr>', models.group(1), re.S
+            )
+            assert row, group
+            shown = re.search(rf'data-model="{model.value}" data-value="([^"]+)"', row.group(1))
+            assert shown and float(shown.group(1)) == group["attributed_conversions"]
+    assert "0.5" in models.group(1)  # a credit shared between two touches, under some model
+    # July-August against May-June (the same 62 days one period earlier).
+    params = {"start_date": "2026-07-01", "end_date": "2026-08-31"}
+    page = (await anon_client.get("/dashboard", params=params)).text
+    now = (await client.get("/analytics/funnel-metrics", params=params)).json()
+    before = (
+        await client.get(
+            "/analytics/funnel-metrics",
+            params={"start_date": "2026-04-30", "end_date": "2026-06-30"},
+        )
+    ).json()
+    row = re.search(r'<tr data-field="leads" ([^>]*)>', page)
+    assert row
+    assert f'data-now="{now["total_leads"]}"' in row.group(1)
+    assert f'data-before="{before["total_leads"]}"' in row.group(1)
+    assert f'data-delta="{now["total_leads"] - before["total_leads"]}"' in row.group(1)
+    # Without a window there is nothing to compare with, and the page says how to get one.
+    plain = (await anon_client.get("/dashboard")).text
+    assert "Choose both dates to compare" in plain

@@ -108,3 +108,19 @@ async def funnel_metrics(
         window=Window(start=cohort.start, end=cohort.end),
         filters=cohort.filters(),
     )
+
+
+async def credits_by_model(
+    session: AsyncSession, cohort: CohortFilter, group_by: GroupBy
+) -> dict[AttributionModel, dict[str | None, float]]:
+    """Attributed conversions per group under every model (the models side by side)."""
+    fast = await rollup.usable(session, cohort)
+    dim = None if fast else dimension(group_by, dialect_of(session))
+    out: dict[AttributionModel, dict[str | None, float]] = {}
+    for model in AttributionModel:
+        if dim is None:
+            found = await rollup.by_group(session, cohort, group_by, model)
+        else:
+            found = await attributed.by_group(session, cohort, dim, model)
+        out[model] = {key: credit.conversions for key, credit in found.items()}
+    return out

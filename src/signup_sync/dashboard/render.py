@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from importlib import resources
 from typing import Any
@@ -53,6 +53,7 @@ def environment() -> Environment:
         weekly_chart=charts.weekly_chart,
         conversions_chart=charts.conversions_chart,
         histogram_chart=charts.histogram_chart,
+        one_day=timedelta(days=1),
     )
     return env
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signup_sync.analytics.repository import CohortFilter
 from signup_sync.analytics.schemas import Bucket, FunnelMetrics, GroupBy, TimeToConvert
-from signup_sync.analytics.service import DEFAULT_MODEL, funnel_metrics
+from signup_sync.analytics.service import DEFAULT_MODEL, credits_by_model, funnel_metrics
 from signup_sync.analytics.time_to_convert import time_to_convert
 from signup_sync.attribution.models import AttributionModel
 from signup_sync.dashboard import repository
@@ -75,9 +75,36 @@ class SourceStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class Change:
+    """A headline number against the same window one period earlier."""
+
+    now: float
+    before: float
+
+    @property
+    def delta(self) -> float:
+        return self.now - self.before
+
+    @property
+    def relative(self) -> float | None:
+        return self.delta / self.before if self.before else None
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    start: datetime
+    end: datetime
+    leads: Change
+    conversions: Change
+    conversion_rate: Change
+
+
+@dataclass(frozen=True, slots=True)
 class Dashboard:
     metrics: FunnelMetrics
     weeks: Weeks
+    by_model: dict[AttributionModel, dict[str | None, float]]
+    previous: Comparison | None
     time_to_convert: TimeToConvert
     sources: list[SourceStatus]
 
@@ -161,8 +188,28 @@ async def dashboard(
     return Dashboard(
         metrics=metrics,
         weeks=weeks,
+        by_model=await credits_by_model(session, cohort, group_by),
+        previous=await _previous_period(session, cohort, metrics),
         time_to_convert=await time_to_convert(session, cohort),
         sources=await source_statuses(session),
+    )
+
+
+async def _previous_period(
+    session: AsyncSession, cohort: CohortFilter, now: FunnelMetrics
+) -> Comparison | None:
+    """The same window one period earlier; None without both ends of a window."""
+    if cohort.start is None or cohort.end is None:
+        return None
+    length = cohort.end - cohort.start
+    earlier = replace(cohort, start=cohort.start - length, end=cohort.start)
+    before = await funnel_metrics(session, earlier, GroupBy.SOURCE_TYPE)
+    return Comparison(
+        start=earlier.start or cohort.start,
+        end=cohort.start,
+        leads=Change(now.total_leads, before.total_leads),
+        conversions=Change(now.total_conversions, before.total_conversions),
+        conversion_rate=Change(now.conversion_rate, before.conversion_rate),
     )
 
 
