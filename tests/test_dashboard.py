@@ -273,9 +273,8 @@ async def test_every_model_side_by_side_and_the_period_before(
             )
         ).json()
         for group in api["groups"]:
-            row = re.search(
-                rf'<tr data-credited-group="{group["group"] or ""}">(.*?)</tr>', models.group(1), re.S
-            )
+            tag = f'<tr data-credited-group="{group["group"] or ""}">'
+            row = re.search(rf"{re.escape(tag)}(.*?)</tr>", models.group(1), re.S)
             assert row, group
             shown = re.search(rf'data-model="{model.value}" data-value="([^"]+)"', row.group(1))
             assert shown and float(shown.group(1)) == group["attributed_conversions"]
