@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from signup_sync.api.analytics import _DATE_HELP, parse_bound
-from signup_sync.api.deps import Authorized, Uow
+from signup_sync.api.deps import Uow
 from signup_sync.api.funnel import ERRORS
+from signup_sync.api.roles import Role, require_role
 from signup_sync.errors import InvalidInput
 from signup_sync.leads.schemas import (
     DEFAULT_LIMIT,
@@ -23,7 +24,8 @@ from signup_sync.privacy.schemas import ErasureOut
 from signup_sync.privacy.service import erase_lead
 from signup_sync.vocabulary import SourceType, Stage
 
-router = APIRouter(prefix="/leads", tags=["leads"], dependencies=Authorized)
+# Reading is `read`; erasing a lead is `full`: each route declares its own role.
+router = APIRouter(prefix="/leads", tags=["leads"])
 
 _MAX_STAGE = int(max(Stage))
 
@@ -72,6 +74,7 @@ Filters = Annotated[LeadFilter, Depends(lead_filter)]
     response_model=LeadPage,
     summary="Leads matching the filters, one page at a time (cursor pagination)",
     responses=ERRORS,
+    dependencies=[require_role(Role.READ)],
 )
 async def get_leads(
     uow: Uow,
@@ -92,6 +95,7 @@ async def get_leads(
     response_model=LeadDetail,
     summary="One lead with its events and conversions, oldest first",
     responses={404: {"description": "No such lead"}, **ERRORS},
+    dependencies=[require_role(Role.READ)],
 )
 async def get_lead(
     uow: Uow, lead_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="lead id")]
@@ -109,6 +113,7 @@ async def get_lead(
         "re-creates them. See docs/privacy.md."
     ),
     responses={404: {"description": "No such lead"}, **ERRORS},
+    dependencies=[require_role(Role.FULL)],
 )
 async def delete_lead(
     uow: Uow, lead_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="lead id")]
