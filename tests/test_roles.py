@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -169,6 +170,17 @@ async def test_every_route_with_every_credential_matches_the_role_table(
                     assert f"'{role}'" in r.json()["detail"]
                 for secret in (TOKEN, READ_TOKEN, INGEST_TOKEN, METRICS_ONLY_TOKEN):
                     assert secret not in r.text
+                # Refused before the body is read: a malformed one changes nothing. (The
+                # tracking API is the exception by its spec: the write key may be in the body.)
+                if body is not None and want in ("401", "403") and role != WRITE_KEY_ROLE:
+                    malformed = await http.request(
+                        method,
+                        _path(template),
+                        content=b'[1, {"a"',
+                        headers={**(headers or {}), "content-type": "application/json"},
+                    )
+                    if str(malformed.status_code) != want:
+                        mismatches.append((method, template, credential, "malformed", want))
     assert mismatches == []
 
 
@@ -333,3 +345,14 @@ async def test_a_dashboard_session_cannot_reconfigure_erase_or_sync(
         )
         assert r.status_code == 403 and r.json()["required_role"] == "full", (method, path)
     assert (await client.get(f"/leads/{lead_id}")).status_code == 200
+
+
+def test_the_security_doc_table_matches_the_openapi_document(settings: Settings) -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "security.md").read_text()
+    section = doc[doc.index("### Every route and its role") :]
+    rows = re.findall(r"^\| (GET|POST|PATCH|DELETE) \| `([^`]+)` \| `(\w+)` \|$", section, re.M)
+    documented = {(method, path): role for method, path, role in rows}
+    spec = create_app(settings).openapi()
+    served = {(m, p): op.get("x-required-role") for m, p, op in _operations(spec)}
+    assert documented == served
+    assert documented == EXPECTED

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Request, Response, status
 
 from signup_sync.api.deps import Uow
 from signup_sync.api.ratelimit import RATE_LIMIT_RESPONSE, IngestLimit
-from signup_sync.api.roles import Role, require_role
+from signup_sync.api.roles import Role, RoleRoute, require_role
 from signup_sync.conversions.schemas import ConversionIn, ConversionOut
 from signup_sync.conversions.service import record_conversion
 from signup_sync.errors import PayloadTooLarge
@@ -17,7 +17,10 @@ from signup_sync.events.schemas import BatchIn, BatchOut, EventIn, EventOut, to_
 from signup_sync.events.service import ingest
 
 router = APIRouter(
-    prefix="/funnel", tags=["funnel"], dependencies=[require_role(Role.INGEST), IngestLimit]
+    route_class=RoleRoute,
+    prefix="/funnel",
+    tags=["funnel"],
+    dependencies=[require_role(Role.INGEST), IngestLimit],
 )
 
 ERRORS: dict[int | str, dict[str, Any]] = {

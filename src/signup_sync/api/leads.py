@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from signup_sync.api.analytics import _DATE_HELP, parse_bound
 from signup_sync.api.deps import Uow
 from signup_sync.api.funnel import ERRORS
-from signup_sync.api.roles import Role, require_role
+from signup_sync.api.roles import Role, RoleRoute, require_role
 from signup_sync.errors import InvalidInput
 from signup_sync.leads.schemas import (
     DEFAULT_LIMIT,
@@ -25,7 +25,7 @@ from signup_sync.privacy.service import erase_lead
 from signup_sync.vocabulary import SourceType, Stage
 
 # Reading is `read`; erasing a lead is `full`: each route declares its own role.
-router = APIRouter(prefix="/leads", tags=["leads"])
+router = APIRouter(route_class=RoleRoute, prefix="/leads", tags=["leads"])
 
 _MAX_STAGE = int(max(Stage))
 

@@ -6,10 +6,12 @@ from fastapi import APIRouter, Response
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from signup_sync.api.deps import Uow
-from signup_sync.api.roles import Role, require_role
+from signup_sync.api.roles import Role, RoleRoute, require_role
 from signup_sync.exposition import render
 
-router = APIRouter(tags=["operations"], dependencies=[require_role(Role.METRICS)])
+router = APIRouter(
+    route_class=RoleRoute, tags=["operations"], dependencies=[require_role(Role.METRICS)]
+)
 
 EXAMPLE = """\
 # HELP signup_sync_http_requests_total HTTP requests answered, by method, route template and status

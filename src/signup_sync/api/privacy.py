@@ -6,11 +6,16 @@ from fastapi import APIRouter
 
 from signup_sync.api.deps import Uow
 from signup_sync.api.funnel import ERRORS
-from signup_sync.api.roles import Role, require_role
+from signup_sync.api.roles import Role, RoleRoute, require_role
 from signup_sync.privacy.schemas import ErasureIn, ErasureOut
 from signup_sync.privacy.service import erase
 
-router = APIRouter(prefix="/privacy", tags=["privacy"], dependencies=[require_role(Role.FULL)])
+router = APIRouter(
+    route_class=RoleRoute,
+    prefix="/privacy",
+    tags=["privacy"],
+    dependencies=[require_role(Role.FULL)],
+)
 
 
 @router.post(

@@ -15,13 +15,13 @@ found by ``undeclared_routes``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.params import Depends as DependsParam
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -147,6 +147,10 @@ def declares(role: Role) -> Callable[[F], F]:
     return mark
 
 
+# Set in the request scope once the route's role was checked ahead of FastAPI's body parsing.
+_AUTHORIZED = "signup_sync.authorized_role"
+
+
 @cache
 def require_role(role: Role) -> DependsParam:
     """The dependency that declares (and, for bearer roles, checks) a route's role."""
@@ -156,7 +160,8 @@ def require_role(role: Role) -> DependsParam:
             request: Request,
             credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         ) -> None:
-            authorize(request, credentials, role)
+            if request.scope.get(_AUTHORIZED) != role:  # a router without RoleRoute
+                authorize(request, credentials, role)
 
         dependency: Callable[..., Awaitable[None]] = check
     else:
@@ -168,6 +173,28 @@ def require_role(role: Role) -> DependsParam:
     dependency.__name__ = f"require_{role.value}"
     _DECLARED[dependency] = role
     return Depends(dependency)
+
+
+class RoleRoute(APIRoute):
+    """Checks the route's bearer role before anything reads the request.
+
+    FastAPI decodes a JSON body before it runs dependencies, so without this an
+    unauthenticated caller sending a malformed body would learn a 422 instead of a 401.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        roles = {role for role in _declared_roles(self.dependant) if role in BEARER_ROLES}
+        if len(roles) != 1:
+            return handler
+        (role,) = roles
+
+        async def authorize_first(request: Request) -> Response:
+            authorize(request, await _bearer(request), role)
+            request.scope[_AUTHORIZED] = role
+            return await handler(request)
+
+        return authorize_first
 
 
 def _declared_roles(dependant: Any) -> Iterator[Role]:

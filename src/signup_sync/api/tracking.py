@@ -15,7 +15,7 @@ from fastapi.types import DecoratedCallable
 from pydantic import BaseModel
 
 from signup_sync.api.deps import Uow
-from signup_sync.api.roles import Role, require_role
+from signup_sync.api.roles import Role, RoleRoute, require_role
 from signup_sync.db.types import utcnow
 from signup_sync.settings import Settings
 from signup_sync.tracking.config import TrackingConfig, WriteKey
@@ -41,7 +41,10 @@ router = APIRouter(
     prefix="/v1", tags=["tracking (Segment spec)"], dependencies=[require_role(Role.WRITE_KEY)]
 )
 stats_router = APIRouter(
-    prefix="/tracking", tags=["tracking (Segment spec)"], dependencies=[require_role(Role.READ)]
+    route_class=RoleRoute,
+    prefix="/tracking",
+    tags=["tracking (Segment spec)"],
+    dependencies=[require_role(Role.READ)],
 )
 
 BODY_MODELS: dict[str, type[BaseModel]] = {

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from signup_sync import metrics
 from signup_sync.api.deps import MAX_ID, SourceId, Uow
 from signup_sync.api.funnel import ERRORS
-from signup_sync.api.roles import Role, require_role
+from signup_sync.api.roles import Role, RoleRoute, require_role
 from signup_sync.errors import DomainError
 from signup_sync.webhooks.receive import Incoming, receive
 from signup_sync.webhooks.schemas import (
@@ -36,7 +36,10 @@ router = APIRouter(
     prefix="/webhooks", tags=["webhooks"], dependencies=[require_role(Role.WEBHOOK_SIGNATURE)]
 )
 inbox = APIRouter(
-    prefix="/webhooks/inbox", tags=["webhooks"], dependencies=[require_role(Role.FULL)]
+    route_class=RoleRoute,
+    prefix="/webhooks/inbox",
+    tags=["webhooks"],
+    dependencies=[require_role(Role.FULL)],
 )
 
 RECEIVER_ERRORS: dict[int | str, dict[str, Any]] = {
