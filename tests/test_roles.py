@@ -18,8 +18,10 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, FastAPI
+from hypothesis import given
+from hypothesis import strategies as st
 
-from signup_sync.api.roles import Role, require_role, undeclared_routes
+from signup_sync.api.roles import Keyring, Role, require_role, undeclared_routes
 from signup_sync.app import create_app
 from signup_sync.settings import Settings, SettingsError, load_settings
 from tests.conftest import INGEST_TOKEN, READ_TOKEN, READ_TOKEN_ROTATED, TOKEN, TOKEN_ROTATED
@@ -356,3 +358,29 @@ def test_the_security_doc_table_matches_the_openapi_document(settings: Settings)
     served = {(m, p): op.get("x-required-role") for m, p, op in _operations(spec)}
     assert documented == served
     assert documented == EXPECTED
+
+
+_tokens = st.lists(st.text(min_size=8, max_size=20), max_size=4)
+
+
+@given(full=_tokens, read=_tokens, ingest=_tokens, metrics=_tokens, probe=st.text(max_size=20))
+def test_a_token_holds_exactly_the_roles_of_the_variables_listing_it(
+    full: list[str], read: list[str], ingest: list[str], metrics: list[str], probe: str
+) -> None:
+    keyring = Keyring(
+        full=tuple(t.encode() for t in full),
+        read=tuple(t.encode() for t in read),
+        ingest=tuple(t.encode() for t in ingest),
+        metrics=tuple(t.encode() for t in metrics),
+    )
+    for given_token in [probe, *full, *read, *ingest, *metrics]:
+        want: set[str] = set()
+        if given_token in full:
+            want |= {READ, INGEST, FULL, METRICS}
+        if given_token in read:
+            want.add(READ)
+        if given_token in ingest:
+            want.add(INGEST)
+        if given_token in metrics:
+            want.add(METRICS)
+        assert {role.value for role in keyring.roles(given_token)} == want

@@ -6,7 +6,7 @@ Roles (who may call what) are declared per router with ``roles.require_role``.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Path, Request
@@ -17,7 +17,7 @@ from signup_sync.db.session import run_in_transaction
 T = TypeVar("T")
 
 
-def token_matches(given: str, tokens: list[bytes]) -> bool:
+def token_matches(given: str, tokens: Sequence[bytes]) -> bool:
     """Constant-time comparison against every valid token (several during a rotation)."""
     candidate = given.encode()
     matched = False

@@ -99,13 +99,13 @@ class Keyring:
         Every kind is compared, in constant time per token, whatever matched before.
         """
         found: set[Role] = set()
-        if token_matches(given, list(self.full)):
+        if token_matches(given, self.full):
             found |= BEARER_ROLES
-        if token_matches(given, list(self.read)):
+        if token_matches(given, self.read):
             found.add(Role.READ)
-        if token_matches(given, list(self.ingest)):
+        if token_matches(given, self.ingest):
             found.add(Role.INGEST)
-        if token_matches(given, list(self.metrics)):
+        if token_matches(given, self.metrics):
             found.add(Role.METRICS)
         return frozenset(found)
 
@@ -172,7 +172,8 @@ def require_role(role: Role) -> DependsParam:
         dependency = declared
     dependency.__name__ = f"require_{role.value}"
     _DECLARED[dependency] = role
-    return Depends(dependency)
+    marker: DependsParam = Depends(dependency)
+    return marker
 
 
 class RoleRoute(APIRoute):
