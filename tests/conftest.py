@@ -34,6 +34,10 @@ from tests.fakes.eventbrite import serve as serve_eventbrite
 
 TOKEN = "test-token-primary-0001"
 TOKEN_ROTATED = "test-token-rotated-0002"
+# Role tokens: read-only (analytics, leads, exports, dashboard) and ingest-only.
+READ_TOKEN = "test-token-read-0003"
+READ_TOKEN_ROTATED = "test-token-read-rotated-0004"
+INGEST_TOKEN = "test-token-ingest-0005"
 PG_URL = os.environ.get("SIGNUP_SYNC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = ["sqlite", "postgresql"]
@@ -123,6 +127,8 @@ def settings(database_url: str) -> Settings:
     return load_settings(
         database_url=database_url,
         service_tokens=f"{TOKEN},{TOKEN_ROTATED}",
+        read_tokens=f"{READ_TOKEN},{READ_TOKEN_ROTATED}",
+        ingest_tokens=INGEST_TOKEN,
         auto_migrate=False,
         # Tests drive the scheduler by calling run_due_syncs; no background ticks.
         sync_scheduler_enabled=False,
@@ -156,6 +162,28 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         base_url="http://testserver",
         headers={"Authorization": f"Bearer {TOKEN}"},
     ) as http:
+        yield http
+
+
+def _bearer_client(app: FastAPI, token: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://testserver",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+@pytest.fixture
+async def read_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client holding a read-only token (SIGNUP_SYNC_READ_TOKENS)."""
+    async with _bearer_client(app, READ_TOKEN) as http:
+        yield http
+
+
+@pytest.fixture
+async def ingest_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client holding an ingest-only token (SIGNUP_SYNC_INGEST_TOKENS)."""
+    async with _bearer_client(app, INGEST_TOKEN) as http:
         yield http
 
 

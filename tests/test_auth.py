@@ -1,4 +1,4 @@
-"""Bearer-token auth: missing, wrong, rotated tokens, generated token."""
+"""Bearer-token auth: missing, wrong, rotated tokens, generated token; roles (test_roles.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from asgi_lifespan import LifespanManager
 
 from signup_sync.app import create_app
 from signup_sync.settings import Settings
-from tests.conftest import TOKEN, TOKEN_ROTATED
+from tests.conftest import INGEST_TOKEN, READ_TOKEN, TOKEN, TOKEN_ROTATED
 from tests.helpers import SEED_EVENT
 
 PROTECTED = [
@@ -16,6 +16,10 @@ PROTECTED = [
     ("POST", "/funnel/events/batch"),
     ("POST", "/funnel/conversion"),
     ("GET", "/analytics/funnel-metrics"),
+    ("GET", "/leads"),
+    ("POST", "/sources"),
+    ("POST", "/privacy/erase"),
+    ("POST", "/sync/all"),
 ]
 
 
@@ -39,12 +43,34 @@ async def test_wrong_token_is_401(anon_client: httpx.AsyncClient, header: str) -
     assert TOKEN not in r.text
 
 
-@pytest.mark.parametrize("token", [TOKEN, TOKEN_ROTATED])
-async def test_each_rotated_token_is_valid(anon_client: httpx.AsyncClient, token: str) -> None:
+@pytest.mark.parametrize("token", [TOKEN, TOKEN_ROTATED, INGEST_TOKEN])
+async def test_each_rotated_or_ingest_token_can_post_events(
+    anon_client: httpx.AsyncClient, token: str
+) -> None:
     r = await anon_client.post(
         "/funnel/event", json=SEED_EVENT, headers={"Authorization": f"Bearer {token}"}
     )
     assert r.status_code == 201
+
+
+@pytest.mark.parametrize("token", [READ_TOKEN, INGEST_TOKEN])
+async def test_a_valid_token_without_the_role_is_403_not_401(
+    anon_client: httpx.AsyncClient, token: str
+) -> None:
+    r = await anon_client.post("/sources", json={}, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 403
+    assert r.json()["error"] == "forbidden" and r.json()["required_role"] == "full"
+    assert "www-authenticate" not in r.headers
+    assert token not in r.text
+
+
+async def test_the_service_token_keeps_full_access(client: httpx.AsyncClient) -> None:
+    """Backward compatible: SIGNUP_SYNC_SERVICE_TOKEN alone still opens every route."""
+    assert (await client.get("/sources")).status_code == 200
+    assert (await client.get("/leads")).status_code == 200
+    assert (await client.post("/funnel/event", json=SEED_EVENT)).status_code == 201
+    assert (await client.get("/metrics")).status_code == 200
+    assert (await client.get("/webhooks/inbox")).status_code == 200
 
 
 async def test_open_endpoints_need_no_token(anon_client: httpx.AsyncClient) -> None:

@@ -27,7 +27,7 @@ from signup_sync.exposition import MULTIPROC_ENV, prepare_multiprocess_dir
 from signup_sync.settings import Settings
 from signup_sync.sources.base import RetryPolicy
 from signup_sync.sync.runner import run_sync
-from tests.conftest import TOKEN
+from tests.conftest import READ_TOKEN, TOKEN
 from tests.fakes.eventbrite import TOKEN as EB_TOKEN
 from tests.fakes.eventbrite import FakeEventbrite, Switch
 from tests.helpers import SEED_EVENT
@@ -183,8 +183,11 @@ async def test_metrics_token_opens_metrics_only(settings: Settings, engine: Asyn
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
         assert (await http.get("/metrics", headers=bearer(METRICS_TOKEN))).status_code == 200
         assert (await http.get("/metrics", headers=bearer(TOKEN))).status_code == 200
-        # The metrics token is not a service token.
-        assert (await http.get("/leads", headers=bearer(METRICS_TOKEN))).status_code == 401
+        # The metrics token holds the metrics role only; a read token lacks it.
+        r = await http.get("/leads", headers=bearer(METRICS_TOKEN))
+        assert r.status_code == 403 and r.json()["required_role"] == "read"
+        r = await http.get("/metrics", headers=bearer(READ_TOKEN))
+        assert r.status_code == 403 and r.json()["required_role"] == "metrics"
 
 
 def test_multiprocess_mode_sums_the_workers(tmp_path: Path) -> None:

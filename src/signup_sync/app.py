@@ -22,6 +22,7 @@ from signup_sync.api.middleware import RequestContextMiddleware
 from signup_sync.api.openapi import install_openapi
 from signup_sync.api.query import reject_unknown_query
 from signup_sync.api.ratelimit import make_limiter
+from signup_sync.api.roles import Keyring
 from signup_sync.db.session import create_engine, create_session_factory
 from signup_sync.logs import configure_logging, get_logger
 from signup_sync.settings import Settings, load_settings
@@ -95,14 +96,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Multi-source funnel tracking: pulls people from EasyAppointments, Zoom, "
             "Eventbrite and Posh.VIP, accepts funnel events, stitches one lead per person, "
             "records conversions with attribution and serves funnel analytics. Every endpoint "
-            "except `GET /`, `GET /health` and the `/webhooks/{type}` receivers (which "
-            "authenticate each sender) needs `Authorization: Bearer <token>`."
+            "except `GET /`, `GET /health`, the `/v1` tracking API (write keys) and the "
+            "`/webhooks/{type}` receivers (which authenticate each sender) needs "
+            "`Authorization: Bearer <token>` with the role the operation names in "
+            "`x-required-role`: `read`, `ingest`, `full` or `metrics` (docs/security.md)."
         ),
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.tokens = [t.encode() for t in tokens]
-    app.state.metrics_tokens = [t.encode() for t in settings.metrics_tokens]
+    app.state.keyring = Keyring.from_settings(settings, tokens)
+    app.state.tokens = list(app.state.keyring.full)
     app.state.ingest_limiter = make_limiter(
         settings.ingest_rate_limit_per_second, settings.ingest_rate_limit_burst
     )
@@ -110,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     tracking_api.install_tracking_docs(app)
+    webhooks_api.install_webhook_docs(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

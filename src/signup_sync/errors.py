@@ -75,3 +75,10 @@ class RateLimited(DomainError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class Forbidden(DomainError):
+    """A valid credential without the permission this endpoint needs (body names the role)."""
+
+    status_code = 403
+    code = "forbidden"

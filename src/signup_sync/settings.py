@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SQLITE_FILE = "signup_sync.db"
+# Names the dotenv file read at start (default `.env` in the working directory; empty: none).
+ENV_FILE_VARIABLE = "SIGNUP_SYNC_ENV_FILE"
+DEFAULT_ENV_FILE = ".env"
 
 
 class SettingsError(Exception):
@@ -61,8 +65,15 @@ def normalise_database_url(raw: str | None) -> str:
 class Settings(BaseSettings):
     """Everything the service reads from its environment."""
 
+    # Precedence (pydantic-settings): explicit arguments, then the process environment,
+    # then the dotenv file, then the defaults below.
     model_config = SettingsConfigDict(
-        env_prefix="", case_sensitive=False, extra="ignore", populate_by_name=True
+        env_prefix="",
+        case_sensitive=False,
+        extra="ignore",
+        populate_by_name=True,
+        env_file=DEFAULT_ENV_FILE,
+        env_file_encoding="utf-8",
     )
 
     database_url: str = Field(
@@ -71,7 +82,19 @@ class Settings(BaseSettings):
         description="postgresql://user:pw@host:port/db; unset = SQLite file in the cwd",
     )
     service_tokens: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, validation_alias="SIGNUP_SYNC_SERVICE_TOKEN"
+        default_factory=list,
+        validation_alias="SIGNUP_SYNC_SERVICE_TOKEN",
+        description="full-access bearer token(s); unset = one generated and printed at start",
+    )
+    read_tokens: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias="SIGNUP_SYNC_READ_TOKENS",
+        description="read-only bearer token(s): analytics, leads, exports, the dashboard",
+    )
+    ingest_tokens: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias="SIGNUP_SYNC_INGEST_TOKENS",
+        description="ingest-only bearer token(s): events, batches, conversions, CSV imports",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias="CORS_ORIGINS"
@@ -200,19 +223,44 @@ class Settings(BaseSettings):
         return normalise_database_url(value if isinstance(value, str) else None)
 
     @field_validator(
-        "service_tokens", "metrics_tokens", "cors_origins", "segment_write_keys", mode="before"
+        "service_tokens",
+        "read_tokens",
+        "ingest_tokens",
+        "metrics_tokens",
+        "cors_origins",
+        "segment_write_keys",
+        mode="before",
     )
     @classmethod
     def _csv(cls, value: Any) -> list[str]:
         return _split_csv(value)
 
-    @field_validator("service_tokens", "metrics_tokens")
+    @field_validator("service_tokens", "read_tokens", "ingest_tokens", "metrics_tokens")
     @classmethod
     def _tokens(cls, value: list[str]) -> list[str]:
         for token in value:
             if len(token) < 8:
                 raise ValueError("each token must be at least 8 characters")
         return value
+
+    @model_validator(mode="after")
+    def _one_kind_per_token(self) -> Settings:
+        # A token listed as full access and as read-only would silently be full access.
+        kinds = {
+            "SIGNUP_SYNC_SERVICE_TOKEN": self.service_tokens,
+            "SIGNUP_SYNC_READ_TOKENS": self.read_tokens,
+            "SIGNUP_SYNC_INGEST_TOKENS": self.ingest_tokens,
+        }
+        seen: dict[str, str] = {}
+        for variable, tokens in kinds.items():
+            for token in tokens:
+                if token in seen and seen[token] != variable:
+                    raise ValueError(
+                        f"{variable}: a token is also listed in {seen[token]}; give each "
+                        "token one kind"
+                    )
+                seen.setdefault(token, variable)
+        return self
 
     @field_validator("privacy_hash_key")
     @classmethod
@@ -272,13 +320,20 @@ _ALIASES = {
 }
 
 
+def env_file() -> str | None:
+    """The dotenv file to read: SIGNUP_SYNC_ENV_FILE, else `.env`; set but empty: none."""
+    return os.environ.get(ENV_FILE_VARIABLE, DEFAULT_ENV_FILE) or None
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Read the environment; raise SettingsError with one line naming the bad variable."""
+    """Read the environment and the dotenv file; raise SettingsError naming the bad variable."""
     try:
-        return Settings(**overrides)
+        return Settings(_env_file=env_file(), **overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = first["loc"][0] if first["loc"] else "?"
-        variable = _ALIASES.get(str(loc), str(loc)).upper()
         message = str(first["msg"]).removeprefix("Value error, ")
+        if not first["loc"]:  # a check across variables: its message names them
+            raise SettingsError(message) from None
+        loc = first["loc"][0]
+        variable = _ALIASES.get(str(loc), str(loc)).upper()
         raise SettingsError(f"{variable}: {message}") from None

@@ -14,13 +14,19 @@ from signup_sync.analytics.schemas import FunnelMetrics, GroupBy, StageTransitio
 from signup_sync.analytics.service import DEFAULT_MODEL, funnel_metrics
 from signup_sync.analytics.time_to_convert import DEFAULT_BINS, time_to_convert
 from signup_sync.analytics.transitions import stage_transitions
-from signup_sync.api.deps import Authorized, Uow
+from signup_sync.api.deps import Uow
 from signup_sync.api.funnel import ERRORS
+from signup_sync.api.roles import Role, RoleRoute, require_role
 from signup_sync.attribution.models import AttributionModel
 from signup_sync.errors import InvalidInput
 from signup_sync.vocabulary import SourceType
 
-router = APIRouter(prefix="/analytics", tags=["analytics"], dependencies=Authorized)
+router = APIRouter(
+    route_class=RoleRoute,
+    prefix="/analytics",
+    tags=["analytics"],
+    dependencies=[require_role(Role.READ)],
+)
 
 _DATE_HELP = "YYYY-MM-DD (whole day) or an ISO 8601 date-time; a time without offset is UTC"
 _DATE_PATTERN = (

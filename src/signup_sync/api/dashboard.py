@@ -13,9 +13,10 @@ from signup_sync.analytics.rollup import refresh as refresh_rollups
 from signup_sync.analytics.schemas import GroupBy
 from signup_sync.analytics.service import DEFAULT_MODEL
 from signup_sync.api.analytics import parse_bound
-from signup_sync.api.deps import LeadId, Uow, token_matches
+from signup_sync.api.deps import LeadId, Uow
 from signup_sync.api.exports import csv_response
 from signup_sync.api.leads import Filters
+from signup_sync.api.roles import Keyring, Role, declares, require_role
 from signup_sync.attribution.models import AttributionModel
 from signup_sync.dashboard import session as cookie
 from signup_sync.dashboard.render import render, stylesheet
@@ -62,8 +63,15 @@ def _safe_next(target: str | None) -> str:
     return cookie.COOKIE_PATH
 
 
+def _session_tokens(request: Request) -> list[bytes]:
+    """Tokens that may open the dashboard: read and full-access ones."""
+    keyring: Keyring = request.app.state.keyring
+    return keyring.tokens_with(Role.READ)
+
+
+@declares(Role.DASHBOARD_SESSION)
 def require_session(request: Request) -> None:
-    if not cookie.is_valid(request.cookies.get(cookie.COOKIE_NAME), request.app.state.tokens):
+    if not cookie.is_valid(request.cookies.get(cookie.COOKIE_NAME), _session_tokens(request)):
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise HTTPException(
             status_code=status.HTTP_303_SEE_OTHER,
@@ -73,6 +81,7 @@ def require_session(request: Request) -> None:
 
 
 SignedIn = Depends(require_session)
+Public = require_role(Role.PUBLIC)
 
 
 def _login_page(next_path: str, error: str | None = None, status_code: int = 200) -> HTMLResponse:
@@ -88,21 +97,30 @@ def _login_page(next_path: str, error: str | None = None, status_code: int = 200
     )
 
 
-@router.get("/login", response_class=HTMLResponse)
+@router.get("/login", response_class=HTMLResponse, dependencies=[Public])
 async def login_form(
     next_path: Annotated[str | None, Query(alias="next", max_length=2048)] = None,
 ) -> HTMLResponse:
     return _login_page(_safe_next(next_path))
 
 
-@router.post("/login", response_class=HTMLResponse)
+@router.post("/login", response_class=HTMLResponse, dependencies=[Public])
 async def login(request: Request) -> Response:
     # A plain urlencoded form: parsed here so the service needs no multipart library.
     form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
     token = (form.get("token") or [""])[0].strip()
     next_path = _safe_next((form.get("next") or [""])[0])
-    if not token or not token_matches(token, request.app.state.tokens):
+    keyring: Keyring = request.app.state.keyring
+    held = keyring.roles(token) if token else frozenset()
+    if not held:
         return _login_page(next_path, "That token is not valid.", status.HTTP_401_UNAUTHORIZED)
+    if Role.READ not in held:  # an ingest or metrics token: valid, but not for reading
+        return _login_page(
+            next_path,
+            "That token cannot open the dashboard: it needs the 'read' role "
+            "(a SIGNUP_SYNC_READ_TOKENS or SIGNUP_SYNC_SERVICE_TOKEN token).",
+            status.HTTP_403_FORBIDDEN,
+        )
     response = RedirectResponse(next_path, status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         cookie.COOKIE_NAME,
@@ -116,7 +134,7 @@ async def login(request: Request) -> Response:
     return response
 
 
-@router.post("/logout")
+@router.post("/logout", dependencies=[Public])
 async def logout() -> Response:
     response = RedirectResponse("/dashboard/login", status_code=status.HTTP_303_SEE_OTHER)
     response.delete_cookie(
@@ -125,7 +143,7 @@ async def logout() -> Response:
     return response
 
 
-@router.get("/static/dashboard.css")
+@router.get("/static/dashboard.css", dependencies=[Public])
 async def css() -> Response:
     return Response(
         stylesheet(), media_type="text/css", headers={"Cache-Control": "public, max-age=3600"}

@@ -1,40 +1,29 @@
-"""Request dependencies: the service-token check and the unit of work."""
+"""Request dependencies: the constant-time token comparison and the unit of work.
+
+Roles (who may call what) are declared per router with ``roles.require_role``.
+"""
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Path, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signup_sync.db.session import run_in_transaction
-from signup_sync.errors import Unauthorized
 
 T = TypeVar("T")
 
-_bearer = HTTPBearer(auto_error=False, description="SIGNUP_SYNC_SERVICE_TOKEN (any of them)")
 
-
-def token_matches(given: str, tokens: list[bytes]) -> bool:
+def token_matches(given: str, tokens: Sequence[bytes]) -> bool:
     """Constant-time comparison against every valid token (several during a rotation)."""
     candidate = given.encode()
     matched = False
     for token in tokens:
         matched |= hmac.compare_digest(candidate, token)
     return matched
-
-
-async def require_token(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    if credentials is None:
-        raise Unauthorized("Missing bearer token: send 'Authorization: Bearer <token>'")
-    if not token_matches(credentials.credentials, request.app.state.tokens):
-        raise Unauthorized("Invalid bearer token")
 
 
 class UnitOfWork:
@@ -57,7 +46,6 @@ async def get_uow(request: Request) -> UnitOfWork:
 
 
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
-Authorized = [Depends(require_token)]
 
 
 # Ids are BIGINT: a larger number can name nothing, so it is a 422, not a database error.

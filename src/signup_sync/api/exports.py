@@ -8,13 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import StreamingResponse
 
-from signup_sync.api.deps import Authorized
 from signup_sync.api.funnel import ERRORS
 from signup_sync.api.leads import Filters
+from signup_sync.api.roles import Role, RoleRoute, require_role
 from signup_sync.exports.service import ExportKind, csv_chunks
 from signup_sync.leads.schemas import LeadFilter
 
-router = APIRouter(prefix="/export", tags=["export"], dependencies=Authorized)
+router = APIRouter(
+    route_class=RoleRoute, prefix="/export", tags=["export"], dependencies=[require_role(Role.READ)]
+)
 
 
 @router.get(

@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response, status
 
-from signup_sync.api.deps import Authorized, Uow
+from signup_sync.api.deps import Uow
 from signup_sync.api.ratelimit import RATE_LIMIT_RESPONSE, IngestLimit
+from signup_sync.api.roles import Role, RoleRoute, require_role
 from signup_sync.conversions.schemas import ConversionIn, ConversionOut
 from signup_sync.conversions.service import record_conversion
 from signup_sync.errors import PayloadTooLarge
@@ -15,7 +16,12 @@ from signup_sync.events.batch import ingest_batch
 from signup_sync.events.schemas import BatchIn, BatchOut, EventIn, EventOut, to_record
 from signup_sync.events.service import ingest
 
-router = APIRouter(prefix="/funnel", tags=["funnel"], dependencies=[*Authorized, IngestLimit])
+router = APIRouter(
+    route_class=RoleRoute,
+    prefix="/funnel",
+    tags=["funnel"],
+    dependencies=[require_role(Role.INGEST), IngestLimit],
+)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "The body is not decodable (not UTF-8 / not JSON)"},

@@ -7,13 +7,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.datastructures import UploadFile
 
-from signup_sync.api.deps import Authorized, Uow
+from signup_sync.api.deps import Uow
 from signup_sync.api.ratelimit import RATE_LIMIT_RESPONSE, IngestLimit
+from signup_sync.api.roles import Role, RoleRoute, require_role
 from signup_sync.errors import InvalidInput
 from signup_sync.imports.schemas import ImportOut
 from signup_sync.imports.service import import_csv, parse_options
 
-router = APIRouter(prefix="/import", tags=["import"], dependencies=[*Authorized, IngestLimit])
+router = APIRouter(
+    route_class=RoleRoute,
+    prefix="/import",
+    tags=["import"],
+    dependencies=[require_role(Role.INGEST), IngestLimit],
+)
 
 OPTION_NAMES = ("source_type", "event_type", "columns", "timezone", "default_region", "date_format")
 

@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query
 
 from signup_sync.api.analytics import _DATE_HELP, parse_bound
-from signup_sync.api.deps import Authorized, Uow
+from signup_sync.api.deps import Uow
 from signup_sync.api.funnel import ERRORS
+from signup_sync.api.roles import Role, RoleRoute, require_role
 from signup_sync.errors import InvalidInput
 from signup_sync.leads.schemas import (
     DEFAULT_LIMIT,
@@ -24,7 +25,8 @@ from signup_sync.privacy.schemas import ErasureOut
 from signup_sync.privacy.service import erase_lead
 from signup_sync.vocabulary import SourceType, Stage
 
-router = APIRouter(prefix="/leads", tags=["leads"], dependencies=Authorized)
+# Reading is `read`; erasing a lead is `full`: each route declares its own role.
+router = APIRouter(route_class=RoleRoute, prefix="/leads", tags=["leads"])
 
 _MAX_STAGE = int(max(Stage))
 _NONE = f"; `{NONE_VALUE}` selects leads without one"
@@ -106,6 +108,7 @@ Filters = Annotated[LeadFilter, Depends(lead_filter)]
     response_model=LeadPage,
     summary="Leads matching the filters, one page at a time (cursor pagination)",
     responses=ERRORS,
+    dependencies=[require_role(Role.READ)],
 )
 async def get_leads(
     uow: Uow,
@@ -126,6 +129,7 @@ async def get_leads(
     response_model=LeadDetail,
     summary="One lead with its events and conversions, oldest first",
     responses={404: {"description": "No such lead"}, **ERRORS},
+    dependencies=[require_role(Role.READ)],
 )
 async def get_lead(
     uow: Uow, lead_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="lead id")]
@@ -143,6 +147,7 @@ async def get_lead(
         "re-creates them. See docs/privacy.md."
     ),
     responses={404: {"description": "No such lead"}, **ERRORS},
+    dependencies=[require_role(Role.FULL)],
 )
 async def delete_lead(
     uow: Uow, lead_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="lead id")]

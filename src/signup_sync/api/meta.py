@@ -9,9 +9,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from signup_sync import SERVICE_NAME, __version__
+from signup_sync.api.roles import Role, require_role
 from signup_sync.db.health import ping
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[require_role(Role.PUBLIC)])
 
 
 class ServiceInfo(BaseModel):

@@ -8,6 +8,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, Field
 
+from signup_sync.api.roles import document_roles
+
 
 class FieldProblem(BaseModel):
     field: str = Field(description="the input at fault, dotted for nested fields")
@@ -45,6 +47,7 @@ def install_openapi(app: FastAPI) -> None:
         for path, methods in spec.get("paths", {}).items():
             for operation in methods.values():
                 _document_errors(path, operation)
+        document_roles(app, spec)
         app.openapi_schema = spec
         return spec
 

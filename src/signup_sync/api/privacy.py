@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from signup_sync.api.deps import Authorized, Uow
+from signup_sync.api.deps import Uow
 from signup_sync.api.funnel import ERRORS
+from signup_sync.api.roles import Role, RoleRoute, require_role
 from signup_sync.privacy.schemas import ErasureIn, ErasureOut
 from signup_sync.privacy.service import erase
 
-router = APIRouter(prefix="/privacy", tags=["privacy"], dependencies=Authorized)
+router = APIRouter(
+    route_class=RoleRoute,
+    prefix="/privacy",
+    tags=["privacy"],
+    dependencies=[require_role(Role.FULL)],
+)
 
 
 @router.post(

@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from signup_sync.api.deps import Authorized, SourceId, Uow
+from signup_sync.api.deps import SourceId, Uow
 from signup_sync.api.funnel import ERRORS
+from signup_sync.api.roles import Role, RoleRoute, require_role
 from signup_sync.sync.schemas import SourceIn, SourceOut, SourcePatch
 from signup_sync.sync.sources_service import (
     create_source,
@@ -18,7 +19,12 @@ from signup_sync.sync.sources_service import (
 )
 from signup_sync.vocabulary import SourceType
 
-router = APIRouter(prefix="/sources", tags=["sources"], dependencies=Authorized)
+router = APIRouter(
+    route_class=RoleRoute,
+    prefix="/sources",
+    tags=["sources"],
+    dependencies=[require_role(Role.FULL)],
+)
 
 RESPONSES = {**ERRORS, 404: {"description": "No such source"}, 409: {"description": "Name taken"}}
 

@@ -11,13 +11,16 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from signup_sync.api.deps import Authorized, Uow
+from signup_sync.api.deps import Uow
 from signup_sync.api.funnel import ERRORS
+from signup_sync.api.roles import Role, RoleRoute, require_role
 from signup_sync.errors import InvalidInput
 from signup_sync.sync.schemas import SyncAccepted, SyncRequest, SyncResponse, SyncStatusOut
 from signup_sync.sync.service import ALL, sync_sources, sync_status
 
-router = APIRouter(prefix="/sync", tags=["sync"], dependencies=Authorized)
+router = APIRouter(
+    route_class=RoleRoute, prefix="/sync", tags=["sync"], dependencies=[require_role(Role.FULL)]
+)
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERRORS,

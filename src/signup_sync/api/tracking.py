@@ -14,7 +14,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.types import DecoratedCallable
 from pydantic import BaseModel
 
-from signup_sync.api.deps import Authorized, Uow
+from signup_sync.api.deps import Uow
+from signup_sync.api.roles import Role, RoleRoute, require_role
 from signup_sync.db.types import utcnow
 from signup_sync.settings import Settings
 from signup_sync.tracking.config import TrackingConfig, WriteKey
@@ -36,9 +37,14 @@ from signup_sync.tracking.schemas import (
 )
 from signup_sync.tracking.service import receive, stats
 
-router = APIRouter(prefix="/v1", tags=["tracking (Segment spec)"])
+router = APIRouter(
+    prefix="/v1", tags=["tracking (Segment spec)"], dependencies=[require_role(Role.WRITE_KEY)]
+)
 stats_router = APIRouter(
-    prefix="/tracking", tags=["tracking (Segment spec)"], dependencies=Authorized
+    route_class=RoleRoute,
+    prefix="/tracking",
+    tags=["tracking (Segment spec)"],
+    dependencies=[require_role(Role.READ)],
 )
 
 BODY_MODELS: dict[str, type[BaseModel]] = {

@@ -1,7 +1,9 @@
 """Webhook receivers (``POST /webhooks/{type}[/{source_id}]``) and the inbox (``/webhooks/inbox``).
 
-The receivers are not behind the service token: each sender proves itself its own way
-(see docs/webhooks.md). They store the delivery and answer at once; the worker processes.
+The receivers are not behind a bearer token: each sender proves itself its own way (see
+docs/webhooks.md), and that proof is checked before the body is parsed, so an unsigned or
+wrongly signed delivery is a 401 whatever it carries. They store the delivery and answer at
+once; the worker processes. The inbox needs a full-access token.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
+from pydantic import BaseModel
 
 from signup_sync import metrics
-from signup_sync.api.deps import MAX_ID, Authorized, SourceId, Uow
+from signup_sync.api.deps import MAX_ID, SourceId, Uow
 from signup_sync.api.funnel import ERRORS
+from signup_sync.api.roles import Role, RoleRoute, require_role
 from signup_sync.errors import DomainError
 from signup_sync.webhooks.receive import Incoming, receive
 from signup_sync.webhooks.schemas import (
@@ -28,8 +32,15 @@ from signup_sync.webhooks.schemas import (
 )
 from signup_sync.webhooks.service import list_inbox, replay
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
-inbox = APIRouter(prefix="/webhooks/inbox", tags=["webhooks"], dependencies=Authorized)
+router = APIRouter(
+    prefix="/webhooks", tags=["webhooks"], dependencies=[require_role(Role.WEBHOOK_SIGNATURE)]
+)
+inbox = APIRouter(
+    route_class=RoleRoute,
+    prefix="/webhooks/inbox",
+    tags=["webhooks"],
+    dependencies=[require_role(Role.FULL)],
+)
 
 RECEIVER_ERRORS: dict[int | str, dict[str, Any]] = {
     **{k: v for k, v in ERRORS.items() if k != 401},
@@ -37,6 +48,40 @@ RECEIVER_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such active source of this type"},
     409: {"description": "Several active sources of this type: post to /webhooks/{type}/{id}"},
 }
+BODY_MODELS: tuple[type[BaseModel], ...] = (
+    ZoomWebhookBody,
+    EventbriteWebhookBody,
+    EasyAppointmentsWebhookBody,
+    PoshRelayBody,
+)
+
+
+def _body(model: type[BaseModel]) -> dict[str, Any]:
+    """The documented body: read raw by the receiver (after the sender is authenticated)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+            },
+        }
+    }
+
+
+def install_webhook_docs(app: FastAPI) -> None:
+    """Add the receivers' body schemas to the OpenAPI document (no FastAPI body parameter)."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        spec = base()
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        for model in BODY_MODELS:
+            schemas.setdefault(model.__name__, model.model_json_schema())
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 UrlSecret = Annotated[
     str | None,
     Query(max_length=256, description="the source's webhook secret (its webhook_secret_env)"),
@@ -80,10 +125,9 @@ ZOOM_DOC = "Zoom webhook (x-zm-signature checked); answers the endpoint.url_vali
     response_model=WebhookAck | ZoomUrlValidation,
     summary=ZOOM_DOC,
     responses=RECEIVER_ERRORS,
+    openapi_extra=_body(ZoomWebhookBody),
 )
-async def zoom_hook(
-    body: ZoomWebhookBody, request: Request, uow: Uow
-) -> WebhookAck | ZoomUrlValidation:
+async def zoom_hook(request: Request, uow: Uow) -> WebhookAck | ZoomUrlValidation:
     return await _receive(request, uow, "zoom", None, None)
 
 
@@ -92,9 +136,10 @@ async def zoom_hook(
     response_model=WebhookAck | ZoomUrlValidation,
     summary=ZOOM_DOC + " (one of several Zoom sources)",
     responses=RECEIVER_ERRORS,
+    openapi_extra=_body(ZoomWebhookBody),
 )
 async def zoom_source_hook(
-    source_id: SourceId, body: ZoomWebhookBody, request: Request, uow: Uow
+    source_id: SourceId, request: Request, uow: Uow
 ) -> WebhookAck | ZoomUrlValidation:
     return await _receive(request, uow, "zoom", source_id, None)
 
@@ -104,19 +149,28 @@ async def zoom_source_hook(
 EB_DOC = "Eventbrite notification (?secret=...); the worker fetches its api_url"
 
 
-@router.post("/eventbrite", response_model=WebhookAck, summary=EB_DOC, responses=RECEIVER_ERRORS)
+@router.post(
+    "/eventbrite",
+    response_model=WebhookAck,
+    summary=EB_DOC,
+    responses=RECEIVER_ERRORS,
+    openapi_extra=_body(EventbriteWebhookBody),
+)
 async def eventbrite_hook(
-    body: EventbriteWebhookBody, request: Request, uow: Uow, secret: UrlSecret = None
+    request: Request, uow: Uow, secret: UrlSecret = None
 ) -> WebhookAck | ZoomUrlValidation:
     return await _receive(request, uow, "eventbrite", None, secret)
 
 
 @router.post(
-    "/eventbrite/{source_id}", response_model=WebhookAck, summary=EB_DOC, responses=RECEIVER_ERRORS
+    "/eventbrite/{source_id}",
+    response_model=WebhookAck,
+    summary=EB_DOC,
+    responses=RECEIVER_ERRORS,
+    openapi_extra=_body(EventbriteWebhookBody),
 )
 async def eventbrite_source_hook(
     source_id: SourceId,
-    body: EventbriteWebhookBody,
     request: Request,
     uow: Uow,
     secret: UrlSecret = None,
@@ -130,11 +184,13 @@ EA_DOC = "EasyAppointments webhook (secret header, X-Ea-Token by default)"
 
 
 @router.post(
-    "/easyappointments", response_model=WebhookAck, summary=EA_DOC, responses=RECEIVER_ERRORS
+    "/easyappointments",
+    response_model=WebhookAck,
+    summary=EA_DOC,
+    responses=RECEIVER_ERRORS,
+    openapi_extra=_body(EasyAppointmentsWebhookBody),
 )
-async def easyappointments_hook(
-    body: EasyAppointmentsWebhookBody, request: Request, uow: Uow
-) -> WebhookAck | ZoomUrlValidation:
+async def easyappointments_hook(request: Request, uow: Uow) -> WebhookAck | ZoomUrlValidation:
     return await _receive(request, uow, "easyappointments", None, None)
 
 
@@ -143,9 +199,10 @@ async def easyappointments_hook(
     response_model=WebhookAck,
     summary=EA_DOC,
     responses=RECEIVER_ERRORS,
+    openapi_extra=_body(EasyAppointmentsWebhookBody),
 )
 async def easyappointments_source_hook(
-    source_id: SourceId, body: EasyAppointmentsWebhookBody, request: Request, uow: Uow
+    source_id: SourceId, request: Request, uow: Uow
 ) -> WebhookAck | ZoomUrlValidation:
     return await _receive(request, uow, "easyappointments", source_id, None)
 
@@ -155,23 +212,33 @@ async def easyappointments_source_hook(
 POSH_DOC = "Posh.VIP order relayed by an automation tool (X-Webhook-Secret or ?secret=)"
 
 
-@router.post("/poshvip", response_model=WebhookAck, summary=POSH_DOC, responses=RECEIVER_ERRORS)
+@router.post(
+    "/poshvip",
+    response_model=WebhookAck,
+    summary=POSH_DOC,
+    responses=RECEIVER_ERRORS,
+    openapi_extra=_body(PoshRelayBody),
+)
 async def poshvip_hook(
-    body: PoshRelayBody, request: Request, uow: Uow, secret: UrlSecret = None
+    request: Request, uow: Uow, secret: UrlSecret = None
 ) -> WebhookAck | ZoomUrlValidation:
     return await _receive(request, uow, "poshvip", None, secret)
 
 
 @router.post(
-    "/poshvip/{source_id}", response_model=WebhookAck, summary=POSH_DOC, responses=RECEIVER_ERRORS
+    "/poshvip/{source_id}",
+    response_model=WebhookAck,
+    summary=POSH_DOC,
+    responses=RECEIVER_ERRORS,
+    openapi_extra=_body(PoshRelayBody),
 )
 async def poshvip_source_hook(
-    source_id: SourceId, body: PoshRelayBody, request: Request, uow: Uow, secret: UrlSecret = None
+    source_id: SourceId, request: Request, uow: Uow, secret: UrlSecret = None
 ) -> WebhookAck | ZoomUrlValidation:
     return await _receive(request, uow, "poshvip", source_id, secret)
 
 
-# ---- the inbox (service token) -------------------------------------------------------------
+# ---- the inbox (full access) ---------------------------------------------------------------
 
 
 @inbox.get(

@@ -1,8 +1,10 @@
-"""The dashboard's session cookie: signed with a key derived from the service token used.
+"""The dashboard's session cookie: signed with a key derived from the token used to sign in.
 
-A browser signs in once with a service token; the cookie then carries an expiry and an
-HMAC-SHA256 signature keyed by that token. Removing a token from SIGNUP_SYNC_SERVICE_TOKEN
-ends every session opened with it; nothing is stored server-side.
+A browser signs in once with a read token (SIGNUP_SYNC_READ_TOKENS) or a full-access token
+(SIGNUP_SYNC_SERVICE_TOKEN); the cookie then carries an expiry and an HMAC-SHA256 signature
+keyed by that token. Removing the token from its variable ends every session opened with it;
+nothing is stored server-side. The cookie opens the dashboard's read-only pages and nothing
+else: the API takes bearer tokens only.
 """
 
 from __future__ import annotations
