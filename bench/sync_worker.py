@@ -26,7 +26,7 @@ async def main(url: str, base_url: str) -> None:
     from signup_sync.sync.runner import run_sync
     from signup_sync.sync.schemas import SyncOptions
 
-    os.environ["BENCH_EVENTBRITE_TOKEN"] = TOKEN
+    os.environ["SIGNUP_SYNC_SOURCE_BENCH_EVENTBRITE_TOKEN"] = TOKEN
     settings = load_settings(database_url=url, log_level="warning")
     engine = create_engine(settings)
     factory = create_session_factory(engine)
@@ -37,7 +37,7 @@ async def main(url: str, base_url: str) -> None:
             config={
                 "base_url": base_url,
                 "organization_id": ORGANIZATION_ID,
-                "token_env": "BENCH_EVENTBRITE_TOKEN",
+                "token_env": "SIGNUP_SYNC_SOURCE_BENCH_EVENTBRITE_TOKEN",
             },
         )
         session.add(source)

@@ -61,7 +61,7 @@ async def test_metrics_after_traffic_and_a_sync(
 ) -> None:
     switch, base_url = eb_server
     switch.use(FakeEventbrite(count=30))
-    monkeypatch.setenv("SIGNUP_SYNC_TEST_EB_TOKEN", EB_TOKEN)
+    monkeypatch.setenv("SIGNUP_SYNC_SOURCE_TEST_EB_TOKEN", EB_TOKEN)
     before = samples((await client.get("/metrics")).text)
 
     event = {**SEED_EVENT, "email": "m@example.com", "external_id": "metrics-1"}
@@ -73,7 +73,7 @@ async def test_metrics_after_traffic_and_a_sync(
     config = {
         "base_url": base_url,
         "organization_id": "215487369012",
-        "token_env": "SIGNUP_SYNC_TEST_EB_TOKEN",
+        "token_env": "SIGNUP_SYNC_SOURCE_TEST_EB_TOKEN",
     }
     synced = await add_source(factory, "Rooftop", source_type="eventbrite", config=config)
     never = await add_source(factory, "Never synced", source_type="zoom")

@@ -43,7 +43,7 @@ T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 ANA = "ana.privacy@example.com"
 ANA_PHONE = "+13055550188"
 BEN = "ben@example.com"
-EB_TOKEN_ENV = "SIGNUP_SYNC_TEST_EB_TOKEN"
+EB_TOKEN_ENV = "SIGNUP_SYNC_SOURCE_TEST_EB_TOKEN"
 ORG = "215487369012"
 
 

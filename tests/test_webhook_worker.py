@@ -60,10 +60,10 @@ ORG = "215487369012"
 def secrets_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("TEST_ZOOM_CLIENT_ID", CLIENT_ID)
-    monkeypatch.setenv("TEST_ZOOM_CLIENT_SECRET", CLIENT_SECRET)
-    monkeypatch.setenv("TEST_EB_TOKEN", EB_TOKEN)
-    monkeypatch.setenv("TEST_EA_TOKEN", ea_fakes.TOKEN)
+    monkeypatch.setenv("SIGNUP_SYNC_SOURCE_TEST_ZOOM_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("SIGNUP_SYNC_SOURCE_TEST_ZOOM_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("SIGNUP_SYNC_SOURCE_TEST_EB_TOKEN", EB_TOKEN)
+    monkeypatch.setenv("SIGNUP_SYNC_SOURCE_TEST_EA_TOKEN", ea_fakes.TOKEN)
     yield
 
 
@@ -99,8 +99,8 @@ def eb_config(base_url: str) -> dict[str, object]:
     return {
         "base_url": base_url,
         "organization_id": ORG,
-        "token_env": "TEST_EB_TOKEN",
-        "webhook_secret_env": "TEST_EB_WEBHOOK_SECRET",
+        "token_env": "SIGNUP_SYNC_SOURCE_TEST_EB_TOKEN",
+        "webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_EB_WEBHOOK_SECRET",
     }
 
 
@@ -297,9 +297,9 @@ async def test_easyappointments_webhook_fetches_the_customer_and_converges(
 ) -> None:
     config = {
         "base_url": ea.base_url,
-        "api_token_env": "TEST_EA_TOKEN",
+        "api_token_env": "SIGNUP_SYNC_SOURCE_TEST_EA_TOKEN",
         "min_interval_seconds": 0,
-        "webhook_secret_env": "TEST_EA_WEBHOOK_SECRET",
+        "webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_EA_WEBHOOK_SECRET",
     }
     source = await add_source(session_factory, "ea", config=config)
     row = {**ea.appointments[1001], "is_unavailability": False}
@@ -336,7 +336,7 @@ async def test_easyappointments_without_api_access_is_skipped_with_a_reason(
     await add_source(
         session_factory,
         "ea",
-        config={"mode": "mysql", "webhook_secret_env": "TEST_EA_WEBHOOK_SECRET"},
+        config={"mode": "mysql", "webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_EA_WEBHOOK_SECRET"},
     )
     body = {"action": "appointment_save", "payload": {"id": 7, "id_users_customer": 9}}
     await anon_client.post(
@@ -352,7 +352,7 @@ async def test_posh_relay_maps_its_fields_like_the_csv_export(
     anon_client: httpx.AsyncClient, session_factory
 ) -> None:
     config = {
-        "webhook_secret_env": "TEST_POSH_WEBHOOK_SECRET",
+        "webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_POSH_WEBHOOK_SECRET",
         "timezone": "America/New_York",
         "relay_columns": {
             "ref": "order_number",
@@ -377,14 +377,14 @@ async def test_posh_relay_maps_its_fields_like_the_csv_export(
     r = await anon_client.post(
         "/webhooks/poshvip",
         json=relay,
-        headers={"X-Webhook-Secret": ENV["TEST_POSH_WEBHOOK_SECRET"]},
+        headers={"X-Webhook-Secret": ENV["SIGNUP_SYNC_SOURCE_TEST_POSH_WEBHOOK_SECRET"]},
     )
     assert r.status_code == 200
     # A relay missing a required field is processed as skipped, with the reason.
     await anon_client.post(
         "/webhooks/poshvip",
         json={"ref": "PSH-1", "buyer": {"mail": "x@example.com"}},
-        params={"secret": ENV["TEST_POSH_WEBHOOK_SECRET"]},
+        params={"secret": ENV["SIGNUP_SYNC_SOURCE_TEST_POSH_WEBHOOK_SECRET"]},
     )
     assert [s for _, s in await process_due(session_factory)] == ["done", "done"]
     assert await events(session_factory) == [
@@ -418,9 +418,9 @@ async def test_failing_delivery_backs_off_then_parks_and_can_be_replayed(
 ) -> None:
     config = {
         "base_url": ea.base_url,
-        "api_token_env": "TEST_EA_TOKEN",
+        "api_token_env": "SIGNUP_SYNC_SOURCE_TEST_EA_TOKEN",
         "min_interval_seconds": 0,
-        "webhook_secret_env": "TEST_EA_WEBHOOK_SECRET",
+        "webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_EA_WEBHOOK_SECRET",
     }
     await add_source(session_factory, "ea", config=config)
     ea.fail("customers/342", "500", times=4)  # two attempts of two tries each
@@ -465,7 +465,7 @@ async def test_missing_credentials_park_at_once_and_replay_after_the_fix(
     source = await add_source(
         session_factory, "tickets", source_type="eventbrite", config=eb_config(base_url)
     )
-    monkeypatch.delenv("TEST_EB_TOKEN")
+    monkeypatch.delenv("SIGNUP_SYNC_SOURCE_TEST_EB_TOKEN")
     hook = order_hook(f"{base_url}orders/4512000000/")
     await anon_client.post(
         f"/webhooks/eventbrite/{source}", json=hook, params={"secret": EB_SECRET}
@@ -473,8 +473,8 @@ async def test_missing_credentials_park_at_once_and_replay_after_the_fix(
     [(delivery, status)] = await process_due(session_factory)
     assert status == "parked"
     [parked] = (await client.get("/webhooks/inbox", params={"status": "parked"})).json()
-    assert "TEST_EB_TOKEN" in parked["last_error"] and parked["attempts"] == 1
-    monkeypatch.setenv("TEST_EB_TOKEN", EB_TOKEN)
+    assert "SIGNUP_SYNC_SOURCE_TEST_EB_TOKEN" in parked["last_error"] and parked["attempts"] == 1
+    monkeypatch.setenv("SIGNUP_SYNC_SOURCE_TEST_EB_TOKEN", EB_TOKEN)
     assert (await client.post(f"/webhooks/inbox/{delivery}/replay")).status_code == 200
     assert await process_due(session_factory, retry=NO_WAIT) == [(delivery, "done")]
     assert len(await events(session_factory)) == 3

@@ -25,6 +25,7 @@ from signup_sync.db import migrate
 from signup_sync.db.session import create_engine, create_session_factory
 from signup_sync.logs import configure_logging, get_logger
 from signup_sync.settings import Settings, load_settings
+from signup_sync.sources.access import SourceAccess
 from signup_sync.sync.lifecycle import sync_services
 from signup_sync.tracking.config import tracking_config
 from signup_sync.webhooks.worker import WebhookWorker, WorkerOptions
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.source_access = SourceAccess.from_settings(settings)
     app.state.tokens = [t.encode() for t in tokens]
     app.state.metrics_tokens = [t.encode() for t in settings.metrics_tokens]
     app.state.ingest_limiter = make_limiter(

@@ -251,7 +251,9 @@ def test_config_validation() -> None:
         EventbriteConfig(event_ids=["abc"])
     with pytest.raises(ValidationError):
         EventbriteConfig(organization_id=ORG, token="secret-in-config")
-    assert EventbriteConfig(organization_id=ORG).secret_env_names() == {"token": "EVENTBRITE_TOKEN"}
+    assert EventbriteConfig(organization_id=ORG).secret_env_names() == {
+        "token": "SIGNUP_SYNC_SOURCE_EVENTBRITE_TOKEN"
+    }
     assert REGISTRY["eventbrite"] is EventbriteConnector
 
 

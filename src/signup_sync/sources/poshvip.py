@@ -30,14 +30,15 @@ import hashlib
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any, ClassVar, TextIO
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 
+from signup_sync.credentials.resolve import require
 from signup_sync.events.records import EventRecord
 from signup_sync.leads.identity import normalise_email, normalise_phone, validate_normalised_email
+from signup_sync.sources.access import FileRefused
 from signup_sync.sources.base import Page, SourceConfig, SourceContext
 from signup_sync.sources.csv_import import (
     CsvFormatError,
@@ -216,7 +217,10 @@ class PoshvipConnector:
             data = self.ctx.upload
             return sha256_bytes(data), lambda: text_from_bytes(data)
         if cfg.file_path:
-            path = Path(cfg.file_path)
+            try:
+                path = self.ctx.access.import_path(cfg.file_path)
+            except FileRefused as exc:
+                raise FatalSourceError(f"poshvip: config.file_path refused: {exc}") from None
             try:
                 digest = await asyncio.to_thread(sha256_path, path)
             except OSError:
@@ -235,16 +239,17 @@ class PoshvipConnector:
         cfg = self.config
         headers = {"Accept": "text/csv, text/plain;q=0.9, */*;q=0.5"}
         if cfg.file_token_env:
-            token = self.ctx.secrets.get("file_token")
-            if not token:
-                raise FatalSourceError(f"poshvip: {cfg.file_token_env} is not set")
+            token = require(self.ctx.secrets, "file_token", "poshvip")
             headers["Authorization"] = f"Bearer {token}"
         self._http = SourceHttp(
             self.ctx, base_url=cfg.base_url, headers=headers, max_response_bytes=cfg.max_file_bytes
         )
         response, body = await self._http.request("GET", cfg.file_url, what="poshvip export")
         if "html" in response.headers.get("content-type", ""):
-            raise FatalSourceError("poshvip: the export URL returned a web page, not a CSV file")
+            raise FatalSourceError(
+                f"poshvip: the export URL answered HTTP {response.status_code} with a web page "
+                "(content type text/html), not a CSV file"
+            )
         return body
 
     async def pages(self) -> AsyncIterator[Page]:
@@ -283,9 +288,11 @@ class PoshvipConnector:
         if not (columns.has("email") or columns.has("phone")):
             missing.append("email or phone")
         if missing:
+            # Never quote the file's header line: it is whatever the file holds.
             raise FatalSourceError(
-                f"poshvip export: missing column(s) {', '.join(missing)}; the file has "
-                f"{', '.join(repr(h) for h in columns.headers)} (map them in config.columns)"
+                f"poshvip export: missing column(s) {', '.join(missing)}; the file's first "
+                f"line has {len(columns.headers)} column(s) and none of them is recognised as "
+                "those (map them in config.columns)"
             )
 
     def map_record(self, record: Mapping[str, Any]) -> list[EventRecord]:
@@ -311,7 +318,7 @@ class PoshvipConnector:
         raw_status = (value("order_status") or "").lower()
         status = self.statuses.get(raw_status)
         if status is None:
-            raise SkipRecord(f"order_status {raw_status!r} is unknown; map it in status_map")
+            raise SkipRecord("order_status is not a known status; map it in status_map")
         purchased_raw = value("purchased_at") or ""
         try:
             purchased_at, local = parse_timestamp(purchased_raw, self.tz, self.config.date_format)

@@ -80,11 +80,10 @@ class ZoomOAuth(httpx.Auth):
         except orjson.JSONDecodeError:
             body = None
         if status >= 400 or not isinstance(body, dict) or not body.get("access_token"):
-            error = body.get("error") if isinstance(body, dict) else None
+            # Zoom's own words are not repeated: the status says enough to act on.
             raise FatalSourceError(
-                f"Zoom token request refused (HTTP {status}"
-                + (f", {error}" if isinstance(error, str) else "")
-                + "); check the account id, client id and client secret variables"
+                f"Zoom token request refused (HTTP {status}); "
+                "check the account id, client id and client secret"
             )
         expires_in = float(body.get("expires_in") or 3600)
         self._token = str(body["access_token"])
