@@ -38,7 +38,14 @@ async def test_create_list_get_patch_and_delete_a_source(
         "base_url": "https://ea.example.com/index.php/api/v1",
         "api_key_env": "SIGNUP_SYNC_SOURCE_EA_TEST_KEY",
     }
-    assert source["secrets"] == {"api_key": {"env": "SIGNUP_SYNC_SOURCE_EA_TEST_KEY", "set": True}}
+    assert source["secrets"] == {
+        "api_key": {
+            "env": "SIGNUP_SYNC_SOURCE_EA_TEST_KEY",
+            "stored": False,
+            "set": True,
+            "problem": None,
+        }
+    }
     assert source["cursor"] is None and source["running_sync_log_id"] is None
 
     listed = (await client.get("/sources")).json()

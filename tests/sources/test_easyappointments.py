@@ -34,6 +34,7 @@ from signup_sync.sources.errors import (
 )
 from tests.fakes import easyappointments as fakes
 from tests.fakes.easyappointments import FakeEasyAppointments
+from tests.helpers import local_access
 
 NOW = datetime(2024, 6, 20, 12, 0, tzinfo=UTC)
 JOSE, ANA, WANG, SEAN = (
@@ -116,6 +117,7 @@ def context(
     }
     return SourceContext(
         source_id=1,
+        access=local_access(),
         source_type="easyappointments",
         name="ea",
         config=EasyAppointmentsConfig(**settings),

@@ -56,6 +56,7 @@ from tests.fakes.zoom import (
     signed_webhook_headers,
     standard_zoom,
 )
+from tests.helpers import local_access
 
 RUN_AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 ANA_RID = "8CeUCKjUQXaGdYbNpw0Z5A"
@@ -94,6 +95,7 @@ def make_ctx(
     }
     return SourceContext(
         source_id=1,
+        access=local_access(),
         source_type="zoom",
         name="zoom",
         config=ZoomConfig.model_validate(values),

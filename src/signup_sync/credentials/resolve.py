@@ -88,8 +88,11 @@ class Secrets(Mapping[str, str]):
         return sum(1 for _ in self)
 
 
-def require(secrets: Mapping[str, str], key: str, what: str) -> str:
-    """A secret's value for a connector; MissingSecret (fatal) saying why it is unavailable."""
+def require(secrets: Mapping[str, str], key: str, what: str, env: str | None = None) -> str:
+    """A secret's value for a connector; MissingSecret (fatal) saying why it is unavailable.
+
+    ``env`` (the variable the config names) is only used to word the message.
+    """
     try:
         value = secrets[key]
     except MissingSecret as exc:
@@ -97,5 +100,6 @@ def require(secrets: Mapping[str, str], key: str, what: str) -> str:
     except KeyError:
         value = ""
     if not value:
-        raise MissingSecret(f"{what}: no {key} secret is configured")
+        where = f"environment variable {env} is not set" if env else "it is not configured"
+        raise MissingSecret(f"{what}: no {key} secret ({where})")
     return value

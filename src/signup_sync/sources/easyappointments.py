@@ -125,7 +125,7 @@ def zone(name: str) -> ZoneInfo:
 
 def secret(ctx: SourceContext, key: str, env: str | None) -> str:
     """A resolved secret, or a fatal error naming its variable (never the value)."""
-    return require(ctx.secrets, key, "EasyAppointments")
+    return require(ctx.secrets, key, "EasyAppointments", env)
 
 
 # ---- records: one flat shape for API, MySQL and webhook appointments -----------------------

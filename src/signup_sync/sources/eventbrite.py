@@ -265,7 +265,9 @@ class EventbriteConnector:
 
     def _client(self) -> SourceHttp:
         if self._http is None:
-            token = require(self.ctx.secrets, "token", "eventbrite: API token missing")
+            token = require(
+                self.ctx.secrets, "token", "eventbrite: API token missing", self.config.token_env
+            )
             self._http = SourceHttp(
                 self.ctx,
                 base_url=self.config.base_url.rstrip("/") + "/",

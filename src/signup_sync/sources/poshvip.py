@@ -110,6 +110,9 @@ STATUSES: dict[str, str] = {
 }
 _STATUS_VALUE = re.compile(r"^[a-z_]{1,16}$")
 
+# An order status value short and plain enough to repeat in a skip reason.
+_STATUS_WORD = re.compile(r"[A-Za-z][A-Za-z _-]{0,31}")
+
 
 class PoshvipConfig(SourceConfig):
     """Where the export is and how to read it. Nothing here is secret."""
@@ -239,7 +242,7 @@ class PoshvipConnector:
         cfg = self.config
         headers = {"Accept": "text/csv, text/plain;q=0.9, */*;q=0.5"}
         if cfg.file_token_env:
-            token = require(self.ctx.secrets, "file_token", "poshvip")
+            token = require(self.ctx.secrets, "file_token", "poshvip", cfg.file_token_env)
             headers["Authorization"] = f"Bearer {token}"
         self._http = SourceHttp(
             self.ctx, base_url=cfg.base_url, headers=headers, max_response_bytes=cfg.max_file_bytes
@@ -318,7 +321,9 @@ class PoshvipConnector:
         raw_status = (value("order_status") or "").lower()
         status = self.statuses.get(raw_status)
         if status is None:
-            raise SkipRecord("order_status is not a known status; map it in status_map")
+            # Quoted only when it looks like a status word, never arbitrary file content.
+            shown = repr(raw_status) if _STATUS_WORD.fullmatch(raw_status or "") else "(not shown)"
+            raise SkipRecord(f"order_status {shown} is unknown; map it in status_map")
         purchased_raw = value("purchased_at") or ""
         try:
             purchased_at, local = parse_timestamp(purchased_raw, self.tz, self.config.date_format)

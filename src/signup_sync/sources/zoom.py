@@ -150,7 +150,7 @@ class ZoomConnector:
         self.auth: ZoomOAuth | None = None
 
     def _secret(self, name: str, env: str | None) -> str:
-        return require(self.ctx.secrets, name, "Zoom")
+        return require(self.ctx.secrets, name, "Zoom", env)
 
     def _client(self) -> SourceHttp:
         if self._http is None:

@@ -142,7 +142,7 @@ async def _eventbrite(body: dict[str, Any], ctx: SourceContext, config: Eventbri
     order, attendee = _ORDER_PATH.match(path), _ATTENDEE_PATH.match(path)
     if order is None and attendee is None:
         raise Refused(f"api_url of {action} names neither an order nor an attendee")
-    token = require(ctx.secrets, "token", "eventbrite")
+    token = require(ctx.secrets, "token", "eventbrite", config.token_env)
     http = SourceHttp(ctx, base_url=base, headers={"Authorization": f"Bearer {token}"})
     try:
         if attendee is not None:
