@@ -52,3 +52,15 @@ def local_settings(**overrides: Any) -> Any:
     from signup_sync.settings import load_settings
 
     return load_settings(**{"outbound_allow": "127.0.0.0/8", **overrides})
+
+
+LOCAL_SETTINGS = local_settings()
+
+
+def _local_options() -> Any:
+    from signup_sync.webhooks.worker import WorkerOptions
+
+    return WorkerOptions(access=local_access())
+
+
+LOCAL_OPTIONS = _local_options()

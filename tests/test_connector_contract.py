@@ -30,6 +30,7 @@ from tests.fakes import easyappointments as ea_fake
 from tests.fakes import eventbrite as eb_fake
 from tests.fakes import poshvip as posh_fake
 from tests.fakes import zoom as zoom_fake
+from tests.helpers import LOCAL_SETTINGS
 from tests.sources import test_easyappointments as ea_doc
 from tests.sources import test_eventbrite as eb_doc
 from tests.sources import test_poshvip as posh_doc
@@ -289,7 +290,9 @@ def harness(adapter: Adapter, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harne
 
 
 async def sync(factory: Factory, source_id: int, **options: Any) -> SourceSyncResult:
-    return await run_sync(factory, source_id, SyncOptions(**options), retry=RETRY)
+    return await run_sync(
+        factory, source_id, SyncOptions(**options), retry=RETRY, settings=LOCAL_SETTINGS
+    )
 
 
 async def counts_in_db(factory: Factory) -> tuple[int, int]:

@@ -30,7 +30,7 @@ from signup_sync.sync.runner import run_sync
 from tests.conftest import TOKEN
 from tests.fakes.eventbrite import TOKEN as EB_TOKEN
 from tests.fakes.eventbrite import FakeEventbrite, Switch
-from tests.helpers import SEED_EVENT
+from tests.helpers import LOCAL_SETTINGS, SEED_EVENT
 from tests.sync_fakes import add_source
 
 METRICS_TOKEN = "metrics-token-0001"
@@ -81,7 +81,9 @@ async def test_metrics_after_traffic_and_a_sync(
         old = utcnow() - timedelta(hours=2)
         await session.execute(update(FunnelSource).values(created_at=old))
         await session.commit()
-    result = await run_sync(factory, synced, retry=RetryPolicy(wait_scale=0))
+    result = await run_sync(
+        factory, synced, retry=RetryPolicy(wait_scale=0), settings=LOCAL_SETTINGS
+    )
     assert result.status == "success"
     metrics.WEBHOOK_DELIVERIES.labels("zoom", "accepted").inc()
 

@@ -373,7 +373,7 @@ async def test_url_failures_are_fatal_and_name_no_secret() -> None:
             await drain(ctx)
         state.token, state.html_instead = None, True
         with pytest.raises(
-            FatalSourceError, match="with a web page .content type text/html., not a CSV"
+            FatalSourceError, match=r"with a web page \(content type text/html\), not a CSV"
         ):
             await drain(context(upload=None, base_url=base_url, file_url="/exports/june.csv"))
 
