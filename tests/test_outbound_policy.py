@@ -27,7 +27,7 @@ REFUSED = [
     "192.168.1.1",
     "169.254.169.254",  # cloud metadata
     "100.64.0.1",  # shared address space (CGNAT)
-    "0.0.0.0",
+    "0.0.0.0",  # noqa: S104 - an address to refuse, not to bind
     "224.0.0.1",
     "240.0.0.1",
     "255.255.255.255",
@@ -111,7 +111,7 @@ async def test_a_request_to_loopback_is_refused_before_anything_is_sent() -> Non
                 await client.get(base_url + "/v3/users/me/")
         http = SourceHttp(context(STRICT), base_url=base_url)
         try:
-            with pytest.raises(FatalSourceError, match="refused: 127.0.0.1 is a loopback"):
+            with pytest.raises(FatalSourceError, match=r"refused: 127\.0\.0\.1 is a loopback"):
                 await http.get_json("x")
         finally:
             await http.aclose()
