@@ -27,7 +27,8 @@ async def main(url: str, base_url: str) -> None:
     from signup_sync.sync.schemas import SyncOptions
 
     os.environ["SIGNUP_SYNC_SOURCE_BENCH_EVENTBRITE_TOKEN"] = TOKEN
-    settings = load_settings(database_url=url, log_level="warning")
+    # The fake Eventbrite listens on 127.0.0.1, which the outbound policy refuses by default.
+    settings = load_settings(database_url=url, log_level="warning", outbound_allow="127.0.0.0/8")
     engine = create_engine(settings)
     factory = create_session_factory(engine)
     async with factory() as session:
