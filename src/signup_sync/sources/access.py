@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from signup_sync.credentials.names import DEFAULT_PREFIX
-from signup_sync.credentials.resolve import Secrets
 from signup_sync.credentials.vault import Vault
 from signup_sync.outbound.addresses import OutboundPolicy
+from signup_sync.sources.secrets import Secrets
 
 if TYPE_CHECKING:
     from signup_sync.settings import Settings
     from signup_sync.sources.base import SourceConfig
+    from signup_sync.sources.secrets import Secrets
 
 IMPORT_DIR_SETTING = "SIGNUP_SYNC_IMPORT_DIR"
 

@@ -26,7 +26,6 @@ import httpx
 import phonenumbers
 from pydantic import Field, field_validator, model_validator
 
-from signup_sync.credentials.resolve import require
 from signup_sync.events.records import UTM_FIELDS, EventRecord
 from signup_sync.leads.identity import normalise_email
 from signup_sync.sources.base import Page, SourceConfig, SourceContext
@@ -37,6 +36,7 @@ from signup_sync.sources.errors import (
     SkipRecord,
 )
 from signup_sync.sources.http import SourceHttp
+from signup_sync.sources.secrets import require
 from signup_sync.vocabulary import EventType, SourceType
 
 SOURCE = SourceType.EASYAPPOINTMENTS.value

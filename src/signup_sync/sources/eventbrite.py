@@ -26,7 +26,6 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from signup_sync.credentials.resolve import require
 from signup_sync.events.records import EventRecord
 from signup_sync.leads.identity import normalise_email
 from signup_sync.logs import get_logger
@@ -38,6 +37,7 @@ from signup_sync.sources.errors import (
     SkipRecord,
 )
 from signup_sync.sources.http import SourceHttp
+from signup_sync.sources.secrets import require
 from signup_sync.vocabulary import EventType, SourceType
 
 log = get_logger("signup_sync.sources.eventbrite")

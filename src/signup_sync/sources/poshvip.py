@@ -35,7 +35,6 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 
-from signup_sync.credentials.resolve import require
 from signup_sync.events.records import EventRecord
 from signup_sync.leads.identity import normalise_email, normalise_phone, validate_normalised_email
 from signup_sync.sources.access import FileRefused
@@ -55,6 +54,7 @@ from signup_sync.sources.csv_import import (
 )
 from signup_sync.sources.errors import FatalSourceError, SkipRecord
 from signup_sync.sources.http import SourceHttp
+from signup_sync.sources.secrets import require
 
 SOURCE = "poshvip"
 

@@ -25,11 +25,11 @@ from urllib.parse import quote
 
 from pydantic import Field, field_validator, model_validator
 
-from signup_sync.credentials.resolve import require
 from signup_sync.events.records import EventRecord
 from signup_sync.sources.base import Page, SourceConfig, SourceContext
 from signup_sync.sources.errors import FatalSourceError
 from signup_sync.sources.http import SourceHttp
+from signup_sync.sources.secrets import require
 from signup_sync.sources.zoom_auth import ZoomNotFound, ZoomOAuth, zoom_response_hook
 from signup_sync.sources.zoom_pages import Progress, ZoomPager, encode_uuid
 from signup_sync.sources.zoom_records import (

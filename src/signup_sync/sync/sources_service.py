@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from signup_sync import sources
 from signup_sync.credentials.names import env_name_problem
-from signup_sync.credentials.resolve import Secrets
 from signup_sync.credentials.vault import NO_KEY
 from signup_sync.db.models import FunnelSource
 from signup_sync.db.types import utcnow
@@ -27,6 +26,7 @@ from signup_sync.errors import Conflict, InvalidInput, NotFound
 from signup_sync.outbound import OutboundRefused
 from signup_sync.sources.access import FileRefused, SourceAccess
 from signup_sync.sources.base import Connector, SourceConfig
+from signup_sync.sources.secrets import Secrets
 from signup_sync.sync import repository as repo
 from signup_sync.sync.schemas import SecretRef, SourceIn, SourceOut, SourcePatch
 

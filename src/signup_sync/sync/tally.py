@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from signup_sync.credentials.resolve import MissingSecret, Secrets
 from signup_sync.events.service import IngestOutcome
 from signup_sync.logs import mask_personal
+from signup_sync.sources.secrets import MissingSecret, Secrets
 
 MAX_MESSAGE_CHARS = 500
 MAX_SKIP_REASONS = 50

@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from signup_sync.credentials.resolve import require
 from signup_sync.db.models import FunnelSource
 from signup_sync.db.types import utcnow
 from signup_sync.events.records import EventRecord
@@ -27,6 +26,7 @@ from signup_sync.sources.easyappointments import ApiReader, EasyAppointmentsConf
 from signup_sync.sources.errors import FatalSourceError, SkipRecord
 from signup_sync.sources.eventbrite import ATTENDEE_EXPAND, EventbriteConfig, map_attendee
 from signup_sync.sources.http import SourceHttp
+from signup_sync.sources.secrets import require
 from signup_sync.sources.zoom import ZoomConfig
 from signup_sync.sources.zoom_records import map_webhook_event
 from signup_sync.webhooks.relay import posh_relay_events

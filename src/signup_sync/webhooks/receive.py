@@ -16,12 +16,12 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signup_sync import sources
-from signup_sync.credentials.resolve import MissingSecret
 from signup_sync.db.models import FunnelSource
 from signup_sync.errors import Conflict, DomainError, InvalidInput, NotFound
 from signup_sync.logs import get_logger
 from signup_sync.sources.access import SourceAccess
 from signup_sync.sources.base import SourceConfig
+from signup_sync.sources.secrets import MissingSecret
 from signup_sync.webhooks import repository as repo
 from signup_sync.webhooks.schemas import WebhookAck, ZoomUrlValidation
 from signup_sync.webhooks.verify import (
