@@ -39,8 +39,14 @@ class Secrets(Mapping[str, str]):
         self.resolved: set[str] = set()
 
     def __getitem__(self, key: str) -> str:
+        value = self._lookup(key)
+        # Kept so that the run's messages can blank it (tally.clean_message).
+        self.resolved.add(value)
+        return value
+
+    def _lookup(self, key: str) -> str:
         if key in self._stored:
-            return self._remember(self._decrypt(key))
+            return self._decrypt(key)
         env = self._names.get(key)
         if env is None:
             raise MissingSecret(f"the source's config names no {key}_env variable")
@@ -57,7 +63,7 @@ class Secrets(Mapping[str, str]):
                 else ""
             )
             raise MissingSecret(f"environment variable {env} is not set (needed for {key}){hint}")
-        return self._remember(value)
+        return value
 
     def _decrypt(self, key: str) -> str:
         if self._vault is None:
@@ -67,17 +73,12 @@ class Secrets(Mapping[str, str]):
         except SecretUnreadable as exc:
             raise MissingSecret(f"{key}: {exc}") from None
 
-    def _remember(self, value: str) -> str:
-        self.resolved.add(value)
-        return value
-
     def is_set(self, key: str) -> bool:
         """Whether ``self[key]`` would give a value (without keeping it)."""
         try:
-            value = self[key]
+            self._lookup(key)
         except MissingSecret:
             return False
-        self.resolved.discard(value)
         return True
 
     def __iter__(self) -> Iterator[str]:
