@@ -227,3 +227,17 @@ async def test_a_fetched_file_that_is_not_an_export_is_described_not_quoted(
         for piece in line.split(":"):
             if len(piece) > 3:
                 assert piece not in str(body)
+
+
+async def test_the_mysql_host_is_checked_again_when_the_sync_connects(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    await add_source(
+        create_session_factory(engine),
+        "lan database",
+        source_type="easyappointments",
+        config={"mode": "mysql", "mysql_host": "127.0.0.1"},
+    )
+    body = (await client.post("/sync/easyappointments")).json()
+    assert body["status"] == "failed"
+    assert "config.mysql_host refused: 127.0.0.1 is a loopback address" in str(body)
