@@ -26,8 +26,9 @@ async def main(url: str, base_url: str) -> None:
     from signup_sync.sync.runner import run_sync
     from signup_sync.sync.schemas import SyncOptions
 
-    os.environ["BENCH_EVENTBRITE_TOKEN"] = TOKEN
-    settings = load_settings(database_url=url, log_level="warning")
+    os.environ["SIGNUP_SYNC_SOURCE_BENCH_EVENTBRITE_TOKEN"] = TOKEN
+    # The fake Eventbrite listens on 127.0.0.1, which the outbound policy refuses by default.
+    settings = load_settings(database_url=url, log_level="warning", outbound_allow="127.0.0.0/8")
     engine = create_engine(settings)
     factory = create_session_factory(engine)
     async with factory() as session:
@@ -37,7 +38,7 @@ async def main(url: str, base_url: str) -> None:
             config={
                 "base_url": base_url,
                 "organization_id": ORGANIZATION_ID,
-                "token_env": "BENCH_EVENTBRITE_TOKEN",
+                "token_env": "SIGNUP_SYNC_SOURCE_BENCH_EVENTBRITE_TOKEN",
             },
         )
         session.add(source)

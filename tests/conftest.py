@@ -134,6 +134,8 @@ def settings(database_url: str) -> Settings:
         sync_scheduler_enabled=False,
         # Tests drive the webhook worker themselves (worker tests start it explicitly).
         webhook_worker_enabled=False,
+        # The fake source servers listen on 127.0.0.1; the default policy refuses loopback.
+        outbound_allow="127.0.0.0/8",
     )
 
 

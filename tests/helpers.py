@@ -37,3 +37,30 @@ async def post_event(
 
 def error_fields(response: httpx.Response) -> set[str]:
     return {e["field"] for e in response.json()["errors"]}
+
+
+def local_access(**kwargs: Any) -> Any:
+    """A SourceAccess allowing 127.0.0.0/8, where the tests' fake servers listen."""
+    from signup_sync.outbound import OutboundPolicy
+    from signup_sync.sources.access import SourceAccess
+
+    return SourceAccess(outbound=OutboundPolicy.allowing("127.0.0.0/8"), **kwargs)
+
+
+def local_settings(**overrides: Any) -> Any:
+    """Settings allowing 127.0.0.0/8 (for tests that run syncs without the fixture)."""
+    from signup_sync.settings import load_settings
+
+    return load_settings(**{"outbound_allow": "127.0.0.0/8", **overrides})
+
+
+LOCAL_SETTINGS = local_settings()
+
+
+def _local_options() -> Any:
+    from signup_sync.webhooks.worker import WorkerOptions
+
+    return WorkerOptions(access=local_access())
+
+
+LOCAL_OPTIONS = _local_options()

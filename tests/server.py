@@ -51,6 +51,8 @@ def run_server(
             "SIGNUP_SYNC_SERVICE_TOKEN": TOKEN,
             "AUTO_MIGRATE": "false",
             "SYNC_SCHEDULER_ENABLED": "false",
+            # The fake source servers listen on 127.0.0.1 (refused by default).
+            "SIGNUP_SYNC_OUTBOUND_ALLOW": "127.0.0.0/8",
             **(extra_env or {}),
         }
     )

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from signup_sync.settings import load_settings
+
 CLI = [sys.executable, "-m", "signup_sync.cli"]
 
 
@@ -27,6 +29,12 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_secrets_key_prints_a_key_the_settings_accept() -> None:
+    out = subprocess.run([*CLI, "secrets-key"], capture_output=True, text=True, check=True)
+    key = out.stdout.strip()
+    assert load_settings(secrets_key=key).secrets_key_list == [key]
 
 
 def test_token_prints_a_random_hex_token() -> None:

@@ -30,6 +30,7 @@ from tests.fakes import easyappointments as ea_fake
 from tests.fakes import eventbrite as eb_fake
 from tests.fakes import poshvip as posh_fake
 from tests.fakes import zoom as zoom_fake
+from tests.helpers import LOCAL_SETTINGS
 from tests.sources import test_easyappointments as ea_doc
 from tests.sources import test_eventbrite as eb_doc
 from tests.sources import test_poshvip as posh_doc
@@ -95,7 +96,7 @@ def easyappointments() -> Iterator[Harness]:
                 "infer_completed": True,
                 "utm_fields": ["custom_field_1"],
             },
-            env={"EASYAPPOINTMENTS_API_TOKEN": ea_fake.TOKEN},
+            env={"SIGNUP_SYNC_SOURCE_EASYAPPOINTMENTS_API_TOKEN": ea_fake.TOKEN},
             fail_once=lambda kind: fake.fail("appointments", kind, page=2),
             fail_forever=lambda: fake.fail("appointments", "500", page=2, times=99),
             pending=lambda: sum(f.times for f in fake.failures),
@@ -143,8 +144,8 @@ def zoom() -> Iterator[Harness]:
                 "page_size": 2,
             },
             env={
-                "ZOOM_CLIENT_ID": zoom_fake.CLIENT_ID,
-                "ZOOM_CLIENT_SECRET": zoom_fake.CLIENT_SECRET,
+                "SIGNUP_SYNC_SOURCE_ZOOM_CLIENT_ID": zoom_fake.CLIENT_ID,
+                "SIGNUP_SYNC_SOURCE_ZOOM_CLIENT_SECRET": zoom_fake.CLIENT_SECRET,
             },
             fail_once=lambda kind: fake.fail(registrants, kind, times=2, retry_after="1"),
             fail_forever=lambda: fake.fail(registrants, "500", times=99),
@@ -185,7 +186,7 @@ def eventbrite() -> Iterator[Harness]:
     with eb_fake.serve(fake.app()) as url:
         yield Harness(
             config={"base_url": url, "organization_id": eb_doc.ORG},
-            env={"EVENTBRITE_TOKEN": eb_fake.TOKEN},
+            env={"SIGNUP_SYNC_SOURCE_EVENTBRITE_TOKEN": eb_fake.TOKEN},
             fail_once=lambda kind: fake.inject(kind, page=2),
             fail_forever=lambda: fake.inject("500", page=2, times=99),
             pending=lambda: sum(f.times for f in fake.faults),
@@ -228,11 +229,11 @@ def poshvip() -> Iterator[Harness]:
             config={
                 "base_url": url,
                 "file_url": "/exports/june.csv",
-                "file_token_env": "POSH_FILE_TOKEN",
+                "file_token_env": "SIGNUP_SYNC_SOURCE_POSH_FILE_TOKEN",
                 "timezone": posh_doc.TZ,
                 "page_size": 4,
             },
-            env={"POSH_FILE_TOKEN": "posh-t0ken"},
+            env={"SIGNUP_SYNC_SOURCE_POSH_FILE_TOKEN": "posh-t0ken"},
             fail_once=fail,
             fail_forever=lambda: fail("503", 99),
             pending=lambda: state.failures_before_success,
@@ -289,7 +290,9 @@ def harness(adapter: Adapter, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harne
 
 
 async def sync(factory: Factory, source_id: int, **options: Any) -> SourceSyncResult:
-    return await run_sync(factory, source_id, SyncOptions(**options), retry=RETRY)
+    return await run_sync(
+        factory, source_id, SyncOptions(**options), retry=RETRY, settings=LOCAL_SETTINGS
+    )
 
 
 async def counts_in_db(factory: Factory) -> tuple[int, int]:
@@ -463,9 +466,13 @@ async def test_easyappointments_mysql_mode_through_the_engine(
         factory,
         "wrong password",
         source_type="easyappointments",
-        config={**config, "mysql_user": "nobody_here", "mysql_password_env": "EA_DB_PASS_TEST"},
+        config={
+            **config,
+            "mysql_user": "nobody_here",
+            "mysql_password_env": "SIGNUP_SYNC_SOURCE_EA_DB_PASS_TEST",
+        },
     )
-    monkeypatch.setenv("EA_DB_PASS_TEST", "wrong-password-xyz")
+    monkeypatch.setenv("SIGNUP_SYNC_SOURCE_EA_DB_PASS_TEST", "wrong-password-xyz")
     failed = await sync(factory, wrong)
     assert failed.status == "failed" and failed.errors_count == 1
     assert "xyz" not in " ".join(failed.error_messages)

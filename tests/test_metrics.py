@@ -30,7 +30,7 @@ from signup_sync.sync.runner import run_sync
 from tests.conftest import READ_TOKEN, TOKEN
 from tests.fakes.eventbrite import TOKEN as EB_TOKEN
 from tests.fakes.eventbrite import FakeEventbrite, Switch
-from tests.helpers import SEED_EVENT
+from tests.helpers import LOCAL_SETTINGS, SEED_EVENT
 from tests.sync_fakes import add_source
 
 METRICS_TOKEN = "metrics-token-0001"
@@ -61,7 +61,7 @@ async def test_metrics_after_traffic_and_a_sync(
 ) -> None:
     switch, base_url = eb_server
     switch.use(FakeEventbrite(count=30))
-    monkeypatch.setenv("SIGNUP_SYNC_TEST_EB_TOKEN", EB_TOKEN)
+    monkeypatch.setenv("SIGNUP_SYNC_SOURCE_TEST_EB_TOKEN", EB_TOKEN)
     before = samples((await client.get("/metrics")).text)
 
     event = {**SEED_EVENT, "email": "m@example.com", "external_id": "metrics-1"}
@@ -73,7 +73,7 @@ async def test_metrics_after_traffic_and_a_sync(
     config = {
         "base_url": base_url,
         "organization_id": "215487369012",
-        "token_env": "SIGNUP_SYNC_TEST_EB_TOKEN",
+        "token_env": "SIGNUP_SYNC_SOURCE_TEST_EB_TOKEN",
     }
     synced = await add_source(factory, "Rooftop", source_type="eventbrite", config=config)
     never = await add_source(factory, "Never synced", source_type="zoom")
@@ -81,7 +81,9 @@ async def test_metrics_after_traffic_and_a_sync(
         old = utcnow() - timedelta(hours=2)
         await session.execute(update(FunnelSource).values(created_at=old))
         await session.commit()
-    result = await run_sync(factory, synced, retry=RetryPolicy(wait_scale=0))
+    result = await run_sync(
+        factory, synced, retry=RetryPolicy(wait_scale=0), settings=LOCAL_SETTINGS
+    )
     assert result.status == "success"
     metrics.WEBHOOK_DELIVERIES.labels("zoom", "accepted").inc()
 

@@ -36,14 +36,14 @@ from signup_sync.sync.schemas import SyncOptions
 from tests.conftest import TOKEN
 from tests.fakes.eventbrite import TOKEN as EB_TOKEN
 from tests.fakes.eventbrite import FakeEventbrite, Switch
-from tests.helpers import SEED_EVENT
+from tests.helpers import LOCAL_SETTINGS, SEED_EVENT
 from tests.sync_fakes import add_source
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 ANA = "ana.privacy@example.com"
 ANA_PHONE = "+13055550188"
 BEN = "ben@example.com"
-EB_TOKEN_ENV = "SIGNUP_SYNC_TEST_EB_TOKEN"
+EB_TOKEN_ENV = "SIGNUP_SYNC_SOURCE_TEST_EB_TOKEN"
 ORG = "215487369012"
 
 
@@ -261,7 +261,7 @@ async def test_resync_after_erasure_skips_the_person_as_erased(
     config = {"base_url": base_url, "organization_id": ORG, "token_env": EB_TOKEN_ENV}
     source_id = await add_source(factory, "Rooftop", source_type="eventbrite", config=config)
     retry = RetryPolicy(wait_scale=0)
-    first = await run_sync(factory, source_id, retry=retry)
+    first = await run_sync(factory, source_id, retry=retry, settings=LOCAL_SETTINGS)
     assert first.status == "success"
     person = "person00010@example.com"  # attendee 10: registered and checked in
     assert await count(engine, Lead, Lead.email == person) == 1
@@ -269,7 +269,9 @@ async def test_resync_after_erasure_skips_the_person_as_erased(
     r = await client.post("/privacy/erase", json={"email": person})
     assert r.json()["leads_deleted"] == 1 and r.json()["events_deleted"] == 2
 
-    again = await run_sync(factory, source_id, SyncOptions(force=True), retry=retry)
+    again = await run_sync(
+        factory, source_id, SyncOptions(force=True), retry=retry, settings=LOCAL_SETTINGS
+    )
     assert again.status == "success"
     assert again.details["skip_reasons"]["erased"] == 1
     assert again.leads_skipped == first.leads_skipped + 1

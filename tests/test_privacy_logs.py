@@ -24,11 +24,11 @@ from signup_sync.sync.runner import run_sync
 from tests.conftest import TOKEN, TOKEN_ROTATED
 from tests.fakes.eventbrite import TOKEN as EB_TOKEN
 from tests.fakes.eventbrite import FakeEventbrite, Switch
-from tests.helpers import SEED_EVENT
+from tests.helpers import LOCAL_SETTINGS, SEED_EVENT
 
 ORG = "215487369012"
-EB_ENV = "SIGNUP_SYNC_TEST_EB_TOKEN"
-WRONG_ENV = "SIGNUP_SYNC_TEST_EB_WRONG_TOKEN"
+EB_ENV = "SIGNUP_SYNC_SOURCE_TEST_EB_TOKEN"
+WRONG_ENV = "SIGNUP_SYNC_SOURCE_TEST_EB_WRONG_TOKEN"
 WRONG_SECRET = "eb-wrong-token-SECRET-7731"
 
 
@@ -116,9 +116,9 @@ async def _traffic(
 
     factory = create_session_factory(engine)
     retry = RetryPolicy(wait_scale=0)
-    synced = await run_sync(factory, good_id, retry=retry)
+    synced = await run_sync(factory, good_id, retry=retry, settings=LOCAL_SETTINGS)
     assert synced.status == "success" and synced.leads_created > 40
-    failed = await run_sync(factory, r2.json()["id"], retry=retry)
+    failed = await run_sync(factory, r2.json()["id"], retry=retry, settings=LOCAL_SETTINGS)
     assert failed.status == "failed"
     assert "not authorised (401)" in failed.error_messages[0]
 

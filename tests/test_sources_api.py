@@ -20,12 +20,12 @@ async def create(client: httpx.AsyncClient, **body: object) -> httpx.Response:
 async def test_create_list_get_patch_and_delete_a_source(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("EA_TEST_KEY", "very-secret-value-42")
+    monkeypatch.setenv("SIGNUP_SYNC_SOURCE_EA_TEST_KEY", "very-secret-value-42")
     r = await create(
         client,
         config={
             "base_url": "https://ea.example.com/index.php/api/v1",
-            "api_key_env": "EA_TEST_KEY",
+            "api_key_env": "SIGNUP_SYNC_SOURCE_EA_TEST_KEY",
         },
         schedule="30 4 * * *",
     )
@@ -36,9 +36,16 @@ async def test_create_list_get_patch_and_delete_a_source(
     assert source["schedule"] == "30 4 * * *"
     assert source["config"] == {
         "base_url": "https://ea.example.com/index.php/api/v1",
-        "api_key_env": "EA_TEST_KEY",
+        "api_key_env": "SIGNUP_SYNC_SOURCE_EA_TEST_KEY",
     }
-    assert source["secrets"] == {"api_key": {"env": "EA_TEST_KEY", "set": True}}
+    assert source["secrets"] == {
+        "api_key": {
+            "env": "SIGNUP_SYNC_SOURCE_EA_TEST_KEY",
+            "stored": False,
+            "set": True,
+            "problem": None,
+        }
+    }
     assert source["cursor"] is None and source["running_sync_log_id"] is None
 
     listed = (await client.get("/sources")).json()

@@ -9,6 +9,7 @@ from signup_sync.db.models import FunnelEvent, Lead
 from signup_sync.db.session import create_session_factory
 from signup_sync.sync.clean import clean_json, clean_text
 from signup_sync.sync.runner import run_sync
+from tests.helpers import LOCAL_SETTINGS
 from tests.sync_fakes import FakeConnector, add_source, fake_connector, record
 
 __all__ = ["fake_connector"]
@@ -41,7 +42,7 @@ async def test_nul_and_surrogates_from_a_connector_sync_fine(
     factory = create_session_factory(engine)
     source_id = await add_source(factory)
 
-    result = await run_sync(factory, source_id)
+    result = await run_sync(factory, source_id, settings=LOCAL_SETTINGS)
 
     assert result.status == "success", result.error_messages
     assert (result.leads_created, result.leads_skipped, result.errors_count) == (3, 0, 0)

@@ -53,18 +53,18 @@ def test_sources_add_list_disable_and_sync_from_the_command_line(
             "--set",
             "page_size=2",
             "--set",
-            "api_key_env=CLI_TEST_KEY",
+            "api_key_env=SIGNUP_SYNC_SOURCE_CLI_TEST_KEY",
         ],
     )
     assert added.exit_code == 0, added.output
     assert "Added source #" in added.output
     listed = cli.invoke(app, ["sources", "list"])
     assert listed.exit_code == 0 and "Main calendar" in listed.output
-    assert "CLI_TEST_KEY (missing)" in listed.output
+    assert "SIGNUP_SYNC_SOURCE_CLI_TEST_KEY (missing)" in listed.output
 
     failed = cli.invoke(app, ["sync", "easyappointments"])
     assert failed.exit_code == 1
-    assert "CLI_TEST_KEY is not set" in failed.output
+    assert "SIGNUP_SYNC_SOURCE_CLI_TEST_KEY is not set" in failed.output
 
     cli.invoke(app, ["sources", "disable", "1"])
     re_add = cli.invoke(

@@ -236,13 +236,15 @@ async def test_an_error_before_any_page_fails_the_run(
 async def test_a_missing_secret_fails_naming_the_variable_and_values_never_leak(
     factory: Factory, fake_connector: type[FakeConnector], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source_id = await add_source(factory, config={"api_key_env": "FAKE_SYNC_API_KEY"})
-    monkeypatch.delenv("FAKE_SYNC_API_KEY", raising=False)
+    source_id = await add_source(
+        factory, config={"api_key_env": "SIGNUP_SYNC_SOURCE_FAKE_SYNC_API_KEY"}
+    )
+    monkeypatch.delenv("SIGNUP_SYNC_SOURCE_FAKE_SYNC_API_KEY", raising=False)
     missing = await run_sync(factory, source_id)
     assert missing.status == "failed"
-    assert "FAKE_SYNC_API_KEY is not set" in missing.error_messages[0]
+    assert "SIGNUP_SYNC_SOURCE_FAKE_SYNC_API_KEY is not set" in missing.error_messages[0]
 
-    monkeypatch.setenv("FAKE_SYNC_API_KEY", "s3cr3t-value-123")
+    monkeypatch.setenv("SIGNUP_SYNC_SOURCE_FAKE_SYNC_API_KEY", "s3cr3t-value-123")
     FakeConnector.fail = (1, "secret")
     leaked = await run_sync(factory, source_id)
     assert leaked.status == "failed"

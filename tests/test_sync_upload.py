@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from signup_sync.db.models import FunnelSource
 from signup_sync.db.session import create_session_factory
+from signup_sync.settings import Settings
 from signup_sync.sources import REGISTRY
 from signup_sync.sources.base import needs_upload
 from signup_sync.sync.scheduler import run_due_syncs
@@ -18,6 +20,19 @@ from tests.sources.test_poshvip import EXPORT, TZ
 from tests.sync_fakes import add_source
 
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def import_dir(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+@pytest.fixture
+def settings(settings: Settings, import_dir: Path) -> Settings:
+    """The suite's settings with SIGNUP_SYNC_IMPORT_DIR: file_path is read only there."""
+    return settings.model_copy(update={"import_dir": import_dir})
+
+
 # The documented export: 13 rows, 2 skipped, 8 new people, 2 rows for known ones.
 FULL = (13, 8, 2, 2)
 
@@ -138,7 +153,7 @@ def test_needs_upload_follows_the_config() -> None:
 
 
 async def test_the_scheduler_runs_posh_sources_with_a_file_only(
-    engine: AsyncEngine, tmp_path: Path
+    engine: AsyncEngine, tmp_path: Path, settings: Settings
 ) -> None:
     path = tmp_path / "posh.csv"
     path.write_bytes(EXPORT)
@@ -150,7 +165,9 @@ async def test_the_scheduler_runs_posh_sources_with_a_file_only(
     await add_source(
         factory, "upload", source_type="poshvip", config={"timezone": TZ}, created_at=LONG_AGO
     )
-    results = await run_due_syncs(factory, datetime(2030, 5, 1, 10, 0, tzinfo=UTC))
+    results = await run_due_syncs(
+        factory, datetime(2030, 5, 1, 10, 0, tzinfo=UTC), settings=settings
+    )
     assert [(r.source_id, r.status, r.leads_created) for r in results] == [
         (with_file, "success", 8)
     ]

@@ -38,6 +38,7 @@ from tests.fakes.eventbrite import TOKEN as EB_TOKEN
 from tests.fakes.eventbrite import FakeEventbrite, Switch
 from tests.fakes.zoom import CLIENT_ID, CLIENT_SECRET, standard_zoom
 from tests.fakes.zoom import serve as serve_zoom
+from tests.helpers import LOCAL_OPTIONS, LOCAL_SETTINGS, local_access
 from tests.sync_fakes import add_source
 from tests.webhook_support import (
     EA_SECRET,
@@ -60,10 +61,10 @@ ORG = "215487369012"
 def secrets_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("TEST_ZOOM_CLIENT_ID", CLIENT_ID)
-    monkeypatch.setenv("TEST_ZOOM_CLIENT_SECRET", CLIENT_SECRET)
-    monkeypatch.setenv("TEST_EB_TOKEN", EB_TOKEN)
-    monkeypatch.setenv("TEST_EA_TOKEN", ea_fakes.TOKEN)
+    monkeypatch.setenv("SIGNUP_SYNC_SOURCE_TEST_ZOOM_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("SIGNUP_SYNC_SOURCE_TEST_ZOOM_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("SIGNUP_SYNC_SOURCE_TEST_EB_TOKEN", EB_TOKEN)
+    monkeypatch.setenv("SIGNUP_SYNC_SOURCE_TEST_EA_TOKEN", ea_fakes.TOKEN)
     yield
 
 
@@ -99,8 +100,8 @@ def eb_config(base_url: str) -> dict[str, object]:
     return {
         "base_url": base_url,
         "organization_id": ORG,
-        "token_env": "TEST_EB_TOKEN",
-        "webhook_secret_env": "TEST_EB_WEBHOOK_SECRET",
+        "token_env": "SIGNUP_SYNC_SOURCE_TEST_EB_TOKEN",
+        "webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_EB_WEBHOOK_SECRET",
     }
 
 
@@ -126,11 +127,13 @@ async def test_deliveries_wait_in_the_inbox_until_a_worker_processes_them(
     assert [d["id"] for d in pending] == [r.json()["delivery_id"]]
     assert pending[0]["body"] == Z3_BODY
     assert await events(session_factory) == []
-    assert await process_due(session_factory) == [(r.json()["delivery_id"], "done")]
+    assert await process_due(session_factory, options=LOCAL_OPTIONS) == [
+        (r.json()["delivery_id"], "done")
+    ]
     assert await events(session_factory) == [(*ANA, "active", source)]
     [done] = (await client.get("/webhooks/inbox", params={"status": "done"})).json()
     assert done["result"]["stored"] == 1 and done["result"]["external_ids"] == [ANA[0]]
-    assert await process_due(session_factory) == []
+    assert await process_due(session_factory, options=LOCAL_OPTIONS) == []
 
 
 async def test_the_service_worker_processes_deliveries_as_they_arrive(
@@ -167,10 +170,13 @@ async def test_a_claim_that_expired_is_taken_again(
     async with unit_of_work(session_factory) as session:  # a worker that then dies
         [claim] = await repo.claim_due(session, now=start, ttl_seconds=60, limit=5)
     assert (await deliveries(session_factory))[0].status == "processing"
-    assert await process_due(session_factory, now=start + timedelta(seconds=30)) == []
-    assert await process_due(session_factory, now=start + timedelta(seconds=61)) == [
-        (claim.id, "done")
-    ]
+    assert (
+        await process_due(session_factory, now=start + timedelta(seconds=30), options=LOCAL_OPTIONS)
+        == []
+    )
+    assert await process_due(
+        session_factory, now=start + timedelta(seconds=61), options=LOCAL_OPTIONS
+    ) == [(claim.id, "done")]
     [row] = await deliveries(session_factory)
     assert (row.status, row.attempts) == ("done", 2)
     assert [e[:2] for e in await events(session_factory)] == [ANA]
@@ -190,7 +196,7 @@ async def test_zoom_webhook_redelivery_and_poll_give_one_event_each(
     await post_zoom(anon_client, Z3_BODY, Z3_TS + 5)
     resent = Z3_BODY.replace("1717430401000", "1717430406000")
     await post_zoom(anon_client, resent, Z3_TS + 5)
-    handled = await process_due(session_factory)
+    handled = await process_due(session_factory, options=LOCAL_OPTIONS)
     assert [status for _, status in handled] == ["done", "done"]
     second = (await deliveries(session_factory))[1]
     assert second.result is not None and (second.result["stored"], second.result["duplicates"]) == (
@@ -199,7 +205,9 @@ async def test_zoom_webhook_redelivery_and_poll_give_one_event_each(
     )
     assert [e[:2] for e in await events(session_factory)] == [ANA]
 
-    result = await run_sync(session_factory, source, SyncOptions(), retry=NO_WAIT)
+    result = await run_sync(
+        session_factory, source, SyncOptions(), retry=NO_WAIT, settings=LOCAL_SETTINGS
+    )
     assert result.status == "success", result.error_messages
     assert (result.leads_processed, result.leads_skipped) == (19, 4)
     assert result.details["events_stored"] == 14
@@ -208,7 +216,9 @@ async def test_zoom_webhook_redelivery_and_poll_give_one_event_each(
     assert len(stored) == 15 and [e[:2] for e in stored].count(ANA) == 1
     assert {e[3] for e in stored} == {source}
 
-    again = await run_sync(session_factory, source, SyncOptions(force=True), retry=NO_WAIT)
+    again = await run_sync(
+        session_factory, source, SyncOptions(force=True), retry=NO_WAIT, settings=LOCAL_SETTINGS
+    )
     assert (again.recovered_by_poll, again.details["events_stored"]) == (0, 0)
     assert len(await events(session_factory)) == 15
 
@@ -224,7 +234,9 @@ async def test_eventbrite_order_is_fetched_mapped_and_the_poll_adds_only_the_res
     hook = order_hook(f"{base_url}orders/4512000000/")
     r = await anon_client.post(path, json=hook, params={"secret": EB_SECRET})
     assert r.status_code == 200
-    assert [s for _, s in await process_due(session_factory, retry=NO_WAIT)] == ["done"]
+    assert [
+        s for _, s in await process_due(session_factory, retry=NO_WAIT, options=LOCAL_OPTIONS)
+    ] == ["done"]
     assert fake.requests[-1] == (
         "/v3/orders/4512000000/",
         {"expand": "attendees,attendees.event,event"},
@@ -236,10 +248,12 @@ async def test_eventbrite_order_is_fetched_mapped_and_the_poll_adds_only_the_res
     ]
     # The order again (another delivery id): processed, nothing new.
     await anon_client.post(path, json={**hook, "n": 2}, params={"secret": EB_SECRET})
-    await process_due(session_factory, retry=NO_WAIT)
+    await process_due(session_factory, retry=NO_WAIT, options=LOCAL_OPTIONS)
     assert (await deliveries(session_factory))[1].result["stored"] == 0  # type: ignore[index]
 
-    result = await run_sync(session_factory, source, SyncOptions(), retry=NO_WAIT)
+    result = await run_sync(
+        session_factory, source, SyncOptions(), retry=NO_WAIT, settings=LOCAL_SETTINGS
+    )
     assert result.status == "success", result.error_messages
     assert (result.leads_processed, result.leads_skipped) == (6, 1)
     assert result.recovered_by_poll == 3  # attendees 2, 3 and 4
@@ -261,7 +275,10 @@ async def test_eventbrite_api_url_elsewhere_is_refused_and_nothing_is_fetched(
         await anon_client.post(
             f"/webhooks/eventbrite/{source}", json=order_hook(url), params={"secret": EB_SECRET}
         )
-    assert [s for _, s in await process_due(session_factory)] == ["parked", "parked"]
+    assert [s for _, s in await process_due(session_factory, options=LOCAL_OPTIONS)] == [
+        "parked",
+        "parked",
+    ]
     assert len(fake.requests) == 0
     parked = (await client.get("/webhooks/inbox", params={"status": "parked"})).json()
     assert all("nothing was fetched" in d["last_error"] for d in parked)
@@ -297,9 +314,9 @@ async def test_easyappointments_webhook_fetches_the_customer_and_converges(
 ) -> None:
     config = {
         "base_url": ea.base_url,
-        "api_token_env": "TEST_EA_TOKEN",
+        "api_token_env": "SIGNUP_SYNC_SOURCE_TEST_EA_TOKEN",
         "min_interval_seconds": 0,
-        "webhook_secret_env": "TEST_EA_WEBHOOK_SECRET",
+        "webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_EA_WEBHOOK_SECRET",
     }
     source = await add_source(session_factory, "ea", config=config)
     row = {**ea.appointments[1001], "is_unavailability": False}
@@ -308,12 +325,16 @@ async def test_easyappointments_webhook_fetches_the_customer_and_converges(
         "/webhooks/easyappointments", json=body, headers={"X-Ea-Token": EA_SECRET}
     )
     assert r.status_code == 200
-    assert [s for _, s in await process_due(session_factory, retry=NO_WAIT)] == ["done"]
+    assert [
+        s for _, s in await process_due(session_factory, retry=NO_WAIT, options=LOCAL_OPTIONS)
+    ] == ["done"]
     assert ("customers/342", {}) in ea.requests
     assert await events(session_factory) == [
         ("appointment:1001", "appointment_booked", "active", source)
     ]
-    result = await run_sync(session_factory, source, SyncOptions(), retry=NO_WAIT)
+    result = await run_sync(
+        session_factory, source, SyncOptions(), retry=NO_WAIT, settings=LOCAL_SETTINGS
+    )
     assert result.status == "success", result.error_messages
     assert (result.leads_processed, result.leads_skipped) == (16, 2)
     assert result.recovered_by_poll == 13
@@ -324,7 +345,7 @@ async def test_easyappointments_webhook_fetches_the_customer_and_converges(
         json={"action": "appointment_delete", "payload": row},
         headers={"X-Ea-Token": EA_SECRET},
     )
-    await process_due(session_factory, retry=NO_WAIT)
+    await process_due(session_factory, retry=NO_WAIT, options=LOCAL_OPTIONS)
     assert ("appointment:1001", "appointment_booked", "cancelled", source) in await events(
         session_factory
     )
@@ -336,13 +357,13 @@ async def test_easyappointments_without_api_access_is_skipped_with_a_reason(
     await add_source(
         session_factory,
         "ea",
-        config={"mode": "mysql", "webhook_secret_env": "TEST_EA_WEBHOOK_SECRET"},
+        config={"mode": "mysql", "webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_EA_WEBHOOK_SECRET"},
     )
     body = {"action": "appointment_save", "payload": {"id": 7, "id_users_customer": 9}}
     await anon_client.post(
         "/webhooks/easyappointments", json=body, headers={"X-Ea-Token": EA_SECRET}
     )
-    assert [s for _, s in await process_due(session_factory)] == ["done"]
+    assert [s for _, s in await process_due(session_factory, options=LOCAL_OPTIONS)] == ["done"]
     [row] = await deliveries(session_factory)
     assert row.result is not None and "customer unknown" in row.result["notes"][0]
     assert await events(session_factory) == []
@@ -352,7 +373,7 @@ async def test_posh_relay_maps_its_fields_like_the_csv_export(
     anon_client: httpx.AsyncClient, session_factory
 ) -> None:
     config = {
-        "webhook_secret_env": "TEST_POSH_WEBHOOK_SECRET",
+        "webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_POSH_WEBHOOK_SECRET",
         "timezone": "America/New_York",
         "relay_columns": {
             "ref": "order_number",
@@ -377,16 +398,19 @@ async def test_posh_relay_maps_its_fields_like_the_csv_export(
     r = await anon_client.post(
         "/webhooks/poshvip",
         json=relay,
-        headers={"X-Webhook-Secret": ENV["TEST_POSH_WEBHOOK_SECRET"]},
+        headers={"X-Webhook-Secret": ENV["SIGNUP_SYNC_SOURCE_TEST_POSH_WEBHOOK_SECRET"]},
     )
     assert r.status_code == 200
     # A relay missing a required field is processed as skipped, with the reason.
     await anon_client.post(
         "/webhooks/poshvip",
         json={"ref": "PSH-1", "buyer": {"mail": "x@example.com"}},
-        params={"secret": ENV["TEST_POSH_WEBHOOK_SECRET"]},
+        params={"secret": ENV["SIGNUP_SYNC_SOURCE_TEST_POSH_WEBHOOK_SECRET"]},
     )
-    assert [s for _, s in await process_due(session_factory)] == ["done", "done"]
+    assert [s for _, s in await process_due(session_factory, options=LOCAL_OPTIONS)] == [
+        "done",
+        "done",
+    ]
     assert await events(session_factory) == [
         ("posh:order:PSH-10482", "event_registered", "active", source),
         ("posh:order:PSH-10482:attended", "event_attended", "active", source),
@@ -401,7 +425,9 @@ async def test_posh_relay_maps_its_fields_like_the_csv_export(
         "PSH-10483,Rooftop Fridays,2024-06-21 22:00,Sam,sam@example.com,0,approved,no,"
         "2024-06-19 01:05\n"
     ).encode()
-    result = await run_sync(session_factory, source, SyncOptions(), upload=export)
+    result = await run_sync(
+        session_factory, source, SyncOptions(), upload=export, settings=LOCAL_SETTINGS
+    )
     assert result.status == "success", result.error_messages
     assert (result.leads_processed, result.recovered_by_poll) == (2, 1)
     assert len(await events(session_factory)) == 3
@@ -418,9 +444,9 @@ async def test_failing_delivery_backs_off_then_parks_and_can_be_replayed(
 ) -> None:
     config = {
         "base_url": ea.base_url,
-        "api_token_env": "TEST_EA_TOKEN",
+        "api_token_env": "SIGNUP_SYNC_SOURCE_TEST_EA_TOKEN",
         "min_interval_seconds": 0,
-        "webhook_secret_env": "TEST_EA_WEBHOOK_SECRET",
+        "webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_EA_WEBHOOK_SECRET",
     }
     await add_source(session_factory, "ea", config=config)
     ea.fail("customers/342", "500", times=4)  # two attempts of two tries each
@@ -431,7 +457,7 @@ async def test_failing_delivery_backs_off_then_parks_and_can_be_replayed(
         headers={"X-Ea-Token": EA_SECRET},
     )
     delivery = r.json()["delivery_id"]
-    options = WorkerOptions(max_attempts=2, retry_base_seconds=60)
+    options = WorkerOptions(max_attempts=2, retry_base_seconds=60, access=local_access())
     before = utcnow()
     assert await process_due(session_factory, options, retry=NO_WAIT) == [(delivery, "failed")]
     [failed] = (await client.get("/webhooks/inbox", params={"status": "failed"})).json()
@@ -465,18 +491,20 @@ async def test_missing_credentials_park_at_once_and_replay_after_the_fix(
     source = await add_source(
         session_factory, "tickets", source_type="eventbrite", config=eb_config(base_url)
     )
-    monkeypatch.delenv("TEST_EB_TOKEN")
+    monkeypatch.delenv("SIGNUP_SYNC_SOURCE_TEST_EB_TOKEN")
     hook = order_hook(f"{base_url}orders/4512000000/")
     await anon_client.post(
         f"/webhooks/eventbrite/{source}", json=hook, params={"secret": EB_SECRET}
     )
-    [(delivery, status)] = await process_due(session_factory)
+    [(delivery, status)] = await process_due(session_factory, options=LOCAL_OPTIONS)
     assert status == "parked"
     [parked] = (await client.get("/webhooks/inbox", params={"status": "parked"})).json()
-    assert "TEST_EB_TOKEN" in parked["last_error"] and parked["attempts"] == 1
-    monkeypatch.setenv("TEST_EB_TOKEN", EB_TOKEN)
+    assert "SIGNUP_SYNC_SOURCE_TEST_EB_TOKEN" in parked["last_error"] and parked["attempts"] == 1
+    monkeypatch.setenv("SIGNUP_SYNC_SOURCE_TEST_EB_TOKEN", EB_TOKEN)
     assert (await client.post(f"/webhooks/inbox/{delivery}/replay")).status_code == 200
-    assert await process_due(session_factory, retry=NO_WAIT) == [(delivery, "done")]
+    assert await process_due(session_factory, retry=NO_WAIT, options=LOCAL_OPTIONS) == [
+        (delivery, "done")
+    ]
     assert len(await events(session_factory)) == 3
     assert orjson.loads((await deliveries(session_factory))[0].body) == hook
 

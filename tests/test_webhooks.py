@@ -43,6 +43,9 @@ Z3_SIGNATURE = "v0=d7baa3cedc21dbe0e4e5af1f0113fdbc0ef6203a093a3e7fa18d74984b5f5
 Z3_WRONG_TS = "v0=37961c8eb22889f25e07904d9afa6364f8f73e4c4358485f61c9618edd7c1b9e"
 Z3_RESERIALISED = "v0=e61d6e3ffba9eb48d2765a0fb7a13db369dda7607c4d74e360cf83495f09630a"
 
+EA_ENV = "SIGNUP_SYNC_SOURCE_TEST_EA_WEBHOOK_SECRET"
+EB_ENV = "SIGNUP_SYNC_SOURCE_TEST_EB_WEBHOOK_SECRET"
+
 
 @pytest.fixture(autouse=True)
 def secrets_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
@@ -236,7 +239,9 @@ async def test_easyappointments_secret_header_right_wrong_or_renamed(
     anon_client: httpx.AsyncClient, session_factory
 ) -> None:
     ea = await add_source(
-        session_factory, "ea", config={"webhook_secret_env": "TEST_EA_WEBHOOK_SECRET"}
+        session_factory,
+        "ea",
+        config={"webhook_secret_env": EA_ENV},
     )
     ok = await anon_client.post(
         "/webhooks/easyappointments", json=EA_BODY, headers={"X-Ea-Token": EA_SECRET}
@@ -248,7 +253,10 @@ async def test_easyappointments_secret_header_right_wrong_or_renamed(
     renamed = await add_source(
         session_factory,
         "ea2",
-        config={"webhook_secret_env": "TEST_EA_WEBHOOK_SECRET", "webhook_header": "X-Hook-Key"},
+        config={
+            "webhook_secret_env": EA_ENV,
+            "webhook_header": "X-Hook-Key",
+        },
     )
     path = f"/webhooks/easyappointments/{renamed}"
     wrong_name = await anon_client.post(path, json=EA_BODY, headers={"X-Ea-Token": EA_SECRET})
@@ -265,7 +273,10 @@ async def test_eventbrite_secret_in_the_url(
         session_factory,
         "tickets",
         source_type="eventbrite",
-        config={"organization_id": "215487369012", "webhook_secret_env": "TEST_EB_WEBHOOK_SECRET"},
+        config={
+            "organization_id": "215487369012",
+            "webhook_secret_env": EB_ENV,
+        },
     )
     headers = {"X-Eventbrite-Delivery": "1806556-1", "X-Eventbrite-Event": "order.placed"}
     path = f"/webhooks/eventbrite/{eb}"
@@ -296,7 +307,7 @@ async def test_posh_relay_secret_in_a_header_or_the_url(
         session_factory,
         "posh",
         source_type="poshvip",
-        config={"webhook_secret_env": "TEST_POSH_WEBHOOK_SECRET"},
+        config={"webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_POSH_WEBHOOK_SECRET"},
     )
     body = {"order_number": "PSH-1", "email": "a@example.com"}
     r = await anon_client.post("/webhooks/poshvip", json=body)
@@ -313,7 +324,11 @@ async def test_posh_relay_secret_in_a_header_or_the_url(
 async def test_bodies_that_are_not_json_objects_are_422(
     anon_client: httpx.AsyncClient, session_factory
 ) -> None:
-    await add_source(session_factory, "ea", config={"webhook_secret_env": "TEST_EA_WEBHOOK_SECRET"})
+    await add_source(
+        session_factory,
+        "ea",
+        config={"webhook_secret_env": EA_ENV},
+    )
     headers = {"X-Ea-Token": EA_SECRET, "content-type": "application/json"}
     for raw in (b"[1, 2]", b"not json", b""):
         r = await anon_client.post("/webhooks/easyappointments", content=raw, headers=headers)

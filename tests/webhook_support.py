@@ -18,10 +18,10 @@ EA_SECRET = "9f1c2d3e4b5a69788796a5b4c3d2e1f0"
 EB_SECRET = "eb-url-secret-4711-abcdef"
 POSH_SECRET = "posh-relay-secret-2024"
 ENV = {
-    "TEST_ZOOM_WEBHOOK_SECRET": ZOOM_SECRET,
-    "TEST_EA_WEBHOOK_SECRET": EA_SECRET,
-    "TEST_EB_WEBHOOK_SECRET": EB_SECRET,
-    "TEST_POSH_WEBHOOK_SECRET": POSH_SECRET,
+    "SIGNUP_SYNC_SOURCE_TEST_ZOOM_WEBHOOK_SECRET": ZOOM_SECRET,
+    "SIGNUP_SYNC_SOURCE_TEST_EA_WEBHOOK_SECRET": EA_SECRET,
+    "SIGNUP_SYNC_SOURCE_TEST_EB_WEBHOOK_SECRET": EB_SECRET,
+    "SIGNUP_SYNC_SOURCE_TEST_POSH_WEBHOOK_SECRET": POSH_SECRET,
 }
 
 # Vector Z1 / Z3 bodies, exactly as documented (no trailing newline).
@@ -43,12 +43,12 @@ def zoom_config(base_url: str = "http://zoom.invalid", **extra: Any) -> dict[str
         "base_url": f"{base_url}/v2",
         "token_url": f"{base_url}/oauth/token",
         "account_id": ACCOUNT_ID,
-        "client_id_env": "TEST_ZOOM_CLIENT_ID",
-        "client_secret_env": "TEST_ZOOM_CLIENT_SECRET",
+        "client_id_env": "SIGNUP_SYNC_SOURCE_TEST_ZOOM_CLIENT_ID",
+        "client_secret_env": "SIGNUP_SYNC_SOURCE_TEST_ZOOM_CLIENT_SECRET",
         "user_ids": [HOST],
         "meeting_ids": [M1],
         "page_size": 2,
-        "webhook_secret_env": "TEST_ZOOM_WEBHOOK_SECRET",
+        "webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_ZOOM_WEBHOOK_SECRET",
         **extra,
     }
 

@@ -26,6 +26,7 @@ from signup_sync.api.roles import Keyring
 from signup_sync.db.session import create_engine, create_session_factory
 from signup_sync.logs import configure_logging, get_logger
 from signup_sync.settings import Settings, load_settings
+from signup_sync.sources.access import SourceAccess
 from signup_sync.sync.lifecycle import sync_services
 from signup_sync.tracking.config import tracking_config
 from signup_sync.upgrade import upgrade as upgrade_schema
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.keyring = Keyring.from_settings(settings, tokens)
     app.state.tokens = list(app.state.keyring.full)
+    app.state.source_access = SourceAccess.from_settings(settings)
     app.state.ingest_limiter = make_limiter(
         settings.ingest_rate_limit_per_second, settings.ingest_rate_limit_burst
     )

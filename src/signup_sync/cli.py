@@ -354,6 +354,14 @@ def token() -> None:
     sys.stdout.write(generate_token() + "\n")
 
 
+@app.command("secrets-key")
+def secrets_key() -> None:
+    """Print a new key for SIGNUP_SYNC_SECRETS_KEY (encrypts secret values of sources)."""
+    from signup_sync.credentials.vault import new_key
+
+    sys.stdout.write(new_key() + "\n")
+
+
 def main() -> None:
     app()
 

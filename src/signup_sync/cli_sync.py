@@ -16,6 +16,7 @@ from rich.table import Table
 
 from signup_sync.errors import DomainError
 from signup_sync.settings import Settings, SettingsError, load_settings
+from signup_sync.sources.access import SourceAccess
 from signup_sync.sync.runner import Factory, SyncProgress
 from signup_sync.sync.schemas import (
     SourceIn,
@@ -259,7 +260,10 @@ def sources_list(
     async def work(factory: Factory) -> list[SourceOut]:
         async with factory() as session:
             return await list_sources(
-                session, source_type=source_type, active=None if all_ else True
+                session,
+                source_type=source_type,
+                active=None if all_ else True,
+                access=SourceAccess.from_settings(settings),
             )
 
     out.print(_source_table(_run(settings, work)))
@@ -322,7 +326,7 @@ def sources_add(
 
     async def work(factory: Factory) -> SourceOut:
         async with unit_of_work(factory) as session:
-            return await create_source(session, body)
+            return await create_source(session, body, SourceAccess.from_settings(settings))
 
     created = _run(settings, work)
     out.print(_source_table([created]))
@@ -339,7 +343,7 @@ def sources_disable(source_id: Annotated[int, typer.Argument(help="the source's 
 
     async def work(factory: Factory) -> SourceOut:
         async with unit_of_work(factory) as session:
-            return await deactivate_source(session, source_id)
+            return await deactivate_source(session, source_id, SourceAccess.from_settings(settings))
 
     done = _run(settings, work)
     out.print(f"Source #{done.id} ({done.source_type} {done.name!r}) is now inactive.")

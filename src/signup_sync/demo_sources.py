@@ -33,7 +33,7 @@ DEMO_SOURCES: tuple[tuple[SourceType, str, dict[str, Any], str, int], ...] = (
     (
         SourceType.POSHVIP,
         "Demo Posh export",
-        {"file_path": "/var/lib/signup-sync/posh-export.csv"},
+        {"file_url": "https://posh.example.com/exports/demo-export.csv"},
         "success",
         5,
     ),

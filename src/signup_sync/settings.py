@@ -217,6 +217,64 @@ class Settings(BaseSettings):
         '"appointment_booked"}; merged over the defaults, null unmaps a name',
     )
 
+    outbound_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias="SIGNUP_SYNC_OUTBOUND_ALLOW",
+        description="CIDRs outbound requests may reach besides public addresses, "
+        "e.g. 10.0.0.0/8 for a LAN EasyAppointments; unset = public addresses only",
+    )
+    source_env_prefix: str = Field(
+        default="SIGNUP_SYNC_SOURCE_",
+        validation_alias="SIGNUP_SYNC_SOURCE_ENV_PREFIX",
+        description="a source's *_env fields may only name variables starting with this",
+    )
+    secrets_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="SIGNUP_SYNC_SECRETS_KEY",
+        description="Fernet key(s), comma-separated, encrypting secret values stored with "
+        "sources (`signup-sync secrets-key`); unset = values refused, *_env only",
+    )
+    import_dir: Path | None = Field(
+        default=None,
+        validation_alias="SIGNUP_SYNC_IMPORT_DIR",
+        description="the only directory a source's file_path may read; unset = no file paths",
+    )
+
+    @field_validator("outbound_allow", mode="before")
+    @classmethod
+    def _allow(cls, value: Any) -> list[str]:
+        from signup_sync.outbound.addresses import parse_allow
+
+        values = _split_csv(value)
+        parse_allow(values)  # raises ValueError naming the bad entry
+        return values
+
+    @field_validator("source_env_prefix")
+    @classmethod
+    def _env_prefix(cls, value: str) -> str:
+        from signup_sync.credentials.names import check_prefix
+
+        return check_prefix(value.strip())
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _secrets_key(cls, value: SecretStr | None) -> SecretStr | None:
+        from signup_sync.credentials.vault import check_keys
+
+        if value is None or not value.get_secret_value().strip():
+            return None
+        check_keys(_split_csv(value.get_secret_value()))
+        return value
+
+    @field_validator("import_dir", mode="before")
+    @classmethod
+    def _import_dir(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def secrets_key_list(self) -> list[str]:
+        return _split_csv(self.secrets_key.get_secret_value()) if self.secrets_key else []
+
     @field_validator("database_url", mode="before")
     @classmethod
     def _database_url(cls, value: Any) -> str:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from signup_sync.db.models import FunnelEvent, FunnelSource, FunnelSyncLog, Lead
 from tests.fakes.eventbrite import ORGANIZATION_ID
 
-TOKEN_ENV = "FAULTS_EVENTBRITE_TOKEN"
+TOKEN_ENV = "SIGNUP_SYNC_SOURCE_FAULTS_EVENTBRITE_TOKEN"
 
 
 class LoopThread:

@@ -33,6 +33,7 @@ from tests.faults.support import (
     snapshot,
     sync_logs,
 )
+from tests.helpers import LOCAL_SETTINGS
 from tests.server import run_server
 
 Factory = async_sessionmaker[AsyncSession]
@@ -50,7 +51,7 @@ def factory(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> Factory:
 
 async def sync(factory: Factory, base_url: str) -> SourceSyncResult:
     source_id = await add_eventbrite_source(factory, base_url)
-    return await run_sync(factory, source_id, retry=POLICY)
+    return await run_sync(factory, source_id, retry=POLICY, settings=LOCAL_SETTINGS)
 
 
 async def one_clean_page(

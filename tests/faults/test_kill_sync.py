@@ -34,6 +34,7 @@ from tests.conftest import TOKEN as SERVICE_TOKEN
 from tests.conftest import truncate_all
 from tests.fakes.eventbrite import TOKEN, FakeEventbrite, Switch
 from tests.faults.support import TOKEN_ENV, add_eventbrite_source, count, snapshot, sync_logs
+from tests.helpers import LOCAL_SETTINGS
 from tests.server import run_server
 
 Factory = async_sessionmaker[AsyncSession]
@@ -53,6 +54,7 @@ def child_env(database_url: str) -> dict[str, str]:
             "SYNC_SCHEDULER_ENABLED": "false",
             "SYNC_LEASE_TTL_SECONDS": str(LEASE_TTL),
             "SOURCE_TIMEOUT_SECONDS": "10",
+            "SIGNUP_SYNC_OUTBOUND_ALLOW": "127.0.0.0/8",  # the fake Eventbrite's address
             TOKEN_ENV: TOKEN,
             "PYTHONPATH": os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p),
             "COLUMNS": "200",
@@ -109,7 +111,9 @@ async def test_sigkill_mid_sync_then_restart_ends_identical_to_an_uninterrupted_
     # The reference: the same source synced in one go.
     fake = switch.use(FakeEventbrite(count=ATTENDEES))
     source_id = await add_eventbrite_source(factory, base_url)
-    done = await run_sync(factory, source_id, retry=RetryPolicy(wait_scale=0))
+    done = await run_sync(
+        factory, source_id, retry=RetryPolicy(wait_scale=0), settings=LOCAL_SETTINGS
+    )
     assert done.status == "success" and done.pages == ATTENDEES // fake.page_size
     expected = await snapshot(engine)
     await truncate_all(engine)

@@ -34,6 +34,7 @@ from signup_sync.sources.errors import (
 )
 from tests.fakes import easyappointments as fakes
 from tests.fakes.easyappointments import FakeEasyAppointments
+from tests.helpers import local_access
 
 NOW = datetime(2024, 6, 20, 12, 0, tzinfo=UTC)
 JOSE, ANA, WANG, SEAN = (
@@ -116,6 +117,7 @@ def context(
     }
     return SourceContext(
         source_id=1,
+        access=local_access(),
         source_type="easyappointments",
         name="ea",
         config=EasyAppointmentsConfig(**settings),
@@ -271,7 +273,7 @@ async def test_wrong_credentials_are_fatal_and_not_echoed(
 
 
 async def test_missing_secret_names_the_variable(fake: FakeEasyAppointments) -> None:
-    with pytest.raises(FatalSourceError, match="EASYAPPOINTMENTS_API_TOKEN"):
+    with pytest.raises(FatalSourceError, match="SIGNUP_SYNC_SOURCE_EASYAPPOINTMENTS_API_TOKEN"):
         await collect(context(fake, secrets={}))
     with pytest.raises(FatalSourceError, match="EA_PASS"):
         await collect(
@@ -535,11 +537,12 @@ def test_config_validation() -> None:
     with pytest.raises(ValueError):
         EasyAppointmentsConfig(api_token="inline-secret")  # extra fields are forbidden
     assert EasyAppointmentsConfig().secret_env_names() == {
-        "api_token": "EASYAPPOINTMENTS_API_TOKEN"
+        "api_token": "SIGNUP_SYNC_SOURCE_EASYAPPOINTMENTS_API_TOKEN"
     }
     assert EasyAppointmentsConfig(auth="basic").secret_env_names() == {
-        "username": "EASYAPPOINTMENTS_USERNAME", "password": "EASYAPPOINTMENTS_PASSWORD",
-    }  # fmt: skip
+        "username": "SIGNUP_SYNC_SOURCE_EASYAPPOINTMENTS_USERNAME",
+        "password": "SIGNUP_SYNC_SOURCE_EASYAPPOINTMENTS_PASSWORD",
+    }
     assert EasyAppointmentsConfig(mode="mysql").secret_env_names() == {}
 
 

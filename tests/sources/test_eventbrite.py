@@ -38,6 +38,7 @@ from signup_sync.sources.errors import (
 from signup_sync.sources.eventbrite import EventbriteConfig, EventbriteConnector, map_attendee
 from tests.conftest import truncate_all
 from tests.fakes.eventbrite import EPOCH, EVENTS, TOKEN, FakeEventbrite, Switch
+from tests.helpers import local_access
 
 RUN_START = datetime(2024, 12, 1, tzinfo=UTC)
 ORG = "215487369012"
@@ -70,6 +71,7 @@ def make_ctx(
         config.setdefault("organization_id", ORG)
     return SourceContext(
         source_id=1,
+        access=local_access(),
         source_type="eventbrite",
         name="Rooftop",
         config=EventbriteConfig(base_url=base_url, **config),
@@ -251,7 +253,9 @@ def test_config_validation() -> None:
         EventbriteConfig(event_ids=["abc"])
     with pytest.raises(ValidationError):
         EventbriteConfig(organization_id=ORG, token="secret-in-config")
-    assert EventbriteConfig(organization_id=ORG).secret_env_names() == {"token": "EVENTBRITE_TOKEN"}
+    assert EventbriteConfig(organization_id=ORG).secret_env_names() == {
+        "token": "SIGNUP_SYNC_SOURCE_EVENTBRITE_TOKEN"
+    }
     assert REGISTRY["eventbrite"] is EventbriteConnector
 
 

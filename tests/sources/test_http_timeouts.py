@@ -12,11 +12,13 @@ import pytest
 from signup_sync.sources.base import RetryPolicy, SourceConfig, SourceContext
 from signup_sync.sources.errors import RetriableSourceError
 from signup_sync.sources.http import SourceHttp
+from tests.helpers import local_access
 
 
 def ctx(retry: RetryPolicy, transport: httpx.AsyncBaseTransport | None = None) -> SourceContext:
     return SourceContext(
         source_id=1,
+        access=local_access(),
         source_type="eventbrite",
         name="t",
         config=SourceConfig(),

@@ -27,6 +27,7 @@ from signup_sync.sources.base import RetryPolicy, SourceContext
 from signup_sync.sources.errors import FatalSourceError, SkipRecord
 from signup_sync.sources.poshvip import PoshvipConfig, PoshvipConnector
 from tests.fakes.poshvip import FileServerState, file_server
+from tests.helpers import local_access
 
 HEADER = (
     "order_number,ticket_id,event_name,event_date,first_name,last_name,email,phone,ticket_type,"
@@ -86,8 +87,11 @@ def context(
     *, upload: bytes | None = EXPORT, cursor: dict[str, Any] | None = None, **config: Any
 ) -> SourceContext:
     config.setdefault("timezone", TZ)
+    # A configured file is read only inside the import directory: its own, here.
+    where = Path(config["file_path"]).parent if config.get("file_path") else None
     return SourceContext(
         source_id=1,
+        access=local_access(import_dir=where),
         source_type="poshvip",
         name="posh",
         config=PoshvipConfig(**config),
@@ -368,7 +372,9 @@ async def test_url_failures_are_fatal_and_name_no_secret() -> None:
         with pytest.raises(FatalSourceError, match="POSH_T is not set"):
             await drain(ctx)
         state.token, state.html_instead = None, True
-        with pytest.raises(FatalSourceError, match="web page, not a CSV"):
+        with pytest.raises(
+            FatalSourceError, match=r"with a web page \(content type text/html\), not a CSV"
+        ):
             await drain(context(upload=None, base_url=base_url, file_url="/exports/june.csv"))
 
 

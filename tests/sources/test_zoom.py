@@ -56,6 +56,7 @@ from tests.fakes.zoom import (
     signed_webhook_headers,
     standard_zoom,
 )
+from tests.helpers import local_access
 
 RUN_AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 ANA_RID = "8CeUCKjUQXaGdYbNpw0Z5A"
@@ -94,6 +95,7 @@ def make_ctx(
     }
     return SourceContext(
         source_id=1,
+        access=local_access(),
         source_type="zoom",
         name="zoom",
         config=ZoomConfig.model_validate(values),
@@ -384,12 +386,12 @@ async def test_token_endpoint_failures_are_retried(fake: Fake) -> None:
 
 
 async def test_missing_secret_names_the_variable(fake: Fake) -> None:
-    with pytest.raises(FatalSourceError, match="ZOOM_CLIENT_SECRET"):
+    with pytest.raises(FatalSourceError, match="SIGNUP_SYNC_SOURCE_ZOOM_CLIENT_SECRET"):
         await run(fake, secrets={"client_id": CLIENT_ID})
-    config = {"user_ids": [HOST], "account_id_env": "MY_ZOOM_ACCOUNT"}
+    config = {"user_ids": [HOST], "account_id_env": "SIGNUP_SYNC_SOURCE_MY_ZOOM_ACCOUNT"}
     ctx = make_ctx(fake, **config)
     ctx.config = ZoomConfig.model_validate(config)
-    with pytest.raises(FatalSourceError, match="MY_ZOOM_ACCOUNT"):
+    with pytest.raises(FatalSourceError, match="SIGNUP_SYNC_SOURCE_MY_ZOOM_ACCOUNT"):
         await read_pages(ctx)
 
 
@@ -421,11 +423,11 @@ def test_config_validation() -> None:
     config = ZoomConfig.model_validate({"webinar_ids": [84512345678], "account_id": "acc"})
     assert config.webinar_ids == ["84512345678"]
     assert config.secret_env_names() == {
-        "client_id": "ZOOM_CLIENT_ID",
-        "client_secret": "ZOOM_CLIENT_SECRET",
+        "client_id": "SIGNUP_SYNC_SOURCE_ZOOM_CLIENT_ID",
+        "client_secret": "SIGNUP_SYNC_SOURCE_ZOOM_CLIENT_SECRET",
     }
     assert ZoomConfig.model_validate({"user_ids": ["me"]}).secret_env_names()["account_id"] == (
-        "ZOOM_ACCOUNT_ID"
+        "SIGNUP_SYNC_SOURCE_ZOOM_ACCOUNT_ID"
     )
 
 

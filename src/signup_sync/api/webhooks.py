@@ -101,6 +101,7 @@ async def _receive(
         url_secret=secret,
         now=float(clock()),
         max_age_seconds=state.settings.webhook_max_age_seconds,
+        access=state.source_access,
     )
     try:
         answer = await uow(lambda s: receive(s, incoming))

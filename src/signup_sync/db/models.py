@@ -53,6 +53,9 @@ class FunnelSource(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     schedule: Mapped[str | None] = mapped_column(String(100))
     config: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    # Secret values given in the API, {name: Fernet token} (SIGNUP_SYNC_SECRETS_KEY); never
+    # returned. Names without a stored value come from the config's *_env variables.
+    secret_values: Mapped[dict[str, str] | None] = mapped_column(JSONDoc)
     cursor: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_sync_status: Mapped[str | None] = mapped_column(String(16))

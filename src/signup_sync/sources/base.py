@@ -17,13 +17,15 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from signup_sync.events.records import EventRecord
+from signup_sync.sources.access import SourceAccess
 
 
 class SourceConfig(BaseModel):
     """Base of every connector's non-secret config (stored in ``funnel_sources.config``).
 
-    Secrets are never stored: a config names the environment variables that hold them
-    (fields ending in ``_env``), and the engine resolves them into ``SourceContext.secrets``.
+    Secrets are never in the config: it names the environment variables that hold them
+    (fields ending in ``_env``, under SIGNUP_SYNC_SOURCE_), or their values are stored
+    encrypted beside it; the engine resolves both into ``SourceContext.secrets``.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -35,6 +37,25 @@ class SourceConfig(BaseModel):
             for name, value in self.model_dump().items()
             if name.endswith("_env") and isinstance(value, str) and value
         }
+
+    @classmethod
+    def secret_names(cls) -> list[str]:
+        """Every secret this connector can use (its ``*_env`` fields without the suffix)."""
+        return [n.removesuffix("_env") for n in cls.model_fields if n.endswith("_env")]
+
+    def outbound_urls(self) -> dict[str, str]:
+        """``{field: URL}`` of the absolute URLs given in this config (checked at config time)."""
+        return {
+            name: value
+            for name in sorted(self.model_fields_set)
+            if name.endswith("_url")
+            and isinstance(value := getattr(self, name), str)
+            and "://" in value
+        }
+
+    def outbound_hosts(self) -> dict[str, tuple[str, int]]:
+        """``{field: (host, port)}`` of other servers this config connects to (not HTTP)."""
+        return {}
 
 
 @dataclass(slots=True)
@@ -69,7 +90,10 @@ class SourceContext:
     until: datetime | None = None
     force: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    # Injected by tests to serve fake APIs in-process; None means real HTTP.
+    # What the run may reach (addresses, variables, files); strict unless the settings widen it.
+    access: SourceAccess = field(default_factory=SourceAccess)
+    # Injected by tests to serve fake APIs in-process; None means real HTTP through the
+    # outbound policy (``access.outbound``).
     transport: httpx.AsyncBaseTransport | None = None
     # Connectors that read a file (Posh.VIP export, CSV) get its bytes here when uploaded.
     upload: bytes | None = None

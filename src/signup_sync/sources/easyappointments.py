@@ -36,6 +36,7 @@ from signup_sync.sources.errors import (
     SkipRecord,
 )
 from signup_sync.sources.http import SourceHttp
+from signup_sync.sources.secrets import require
 from signup_sync.vocabulary import EventType, SourceType
 
 SOURCE = SourceType.EASYAPPOINTMENTS.value
@@ -57,8 +58,10 @@ class EasyAppointmentsConfig(SourceConfig):
     mode: Literal["api", "mysql"] = "api"
     base_url: str = "http://localhost/index.php/api/v1/"
     auth: Literal["bearer", "basic"] = "bearer"
-    api_token_env: str | None = None  # default EASYAPPOINTMENTS_API_TOKEN for bearer
-    username_env: str | None = None  # defaults EASYAPPOINTMENTS_USERNAME / _PASSWORD for basic
+    # Defaults: SIGNUP_SYNC_SOURCE_EASYAPPOINTMENTS_API_TOKEN (bearer), ..._USERNAME and
+    # ..._PASSWORD (basic), set in _auth_defaults.
+    api_token_env: str | None = None
+    username_env: str | None = None
     password_env: str | None = None
     page_length: int = Field(500, ge=1, le=1000)  # EA enforces no maximum; PHP memory does
     min_interval_seconds: float = Field(1.25, ge=0)  # EA allows 100 requests / 120 s per IP
@@ -103,11 +106,14 @@ class EasyAppointmentsConfig(SourceConfig):
     @model_validator(mode="after")
     def _auth_defaults(self) -> EasyAppointmentsConfig:
         if self.mode == "api" and self.auth == "bearer" and self.api_token_env is None:
-            self.api_token_env = "EASYAPPOINTMENTS_API_TOKEN"  # noqa: S105 - a variable name
+            self.api_token_env = "SIGNUP_SYNC_SOURCE_EASYAPPOINTMENTS_API_TOKEN"  # noqa: S105 - a variable name
         if self.mode == "api" and self.auth == "basic":
-            self.username_env = self.username_env or "EASYAPPOINTMENTS_USERNAME"
-            self.password_env = self.password_env or "EASYAPPOINTMENTS_PASSWORD"
+            self.username_env = self.username_env or "SIGNUP_SYNC_SOURCE_EASYAPPOINTMENTS_USERNAME"
+            self.password_env = self.password_env or "SIGNUP_SYNC_SOURCE_EASYAPPOINTMENTS_PASSWORD"
         return self
+
+    def outbound_hosts(self) -> dict[str, tuple[str, int]]:
+        return {"mysql_host": (self.mysql_host, self.mysql_port)} if self.mode == "mysql" else {}
 
 
 def zone(name: str) -> ZoneInfo:
@@ -119,10 +125,7 @@ def zone(name: str) -> ZoneInfo:
 
 def secret(ctx: SourceContext, key: str, env: str | None) -> str:
     """A resolved secret, or a fatal error naming its variable (never the value)."""
-    value = ctx.secrets.get(key)
-    if not value:
-        raise FatalSourceError(f"EasyAppointments: environment variable {env} is not set")
-    return value
+    return require(ctx.secrets, key, "EasyAppointments", env)
 
 
 # ---- records: one flat shape for API, MySQL and webhook appointments -----------------------

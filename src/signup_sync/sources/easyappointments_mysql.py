@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from signup_sync.outbound import OutboundRefused
 from signup_sync.sources.base import Page, SourceContext
 from signup_sync.sources.easyappointments import (
     CUSTOMER_FIELDS,
@@ -49,7 +50,7 @@ class MysqlReader:
         password = None
         if config.mysql_password_env:
             password = secret(ctx, "mysql_password", config.mysql_password_env)
-        url = URL.create(
+        self._url = URL.create(
             "mysql+aiomysql",
             username=config.mysql_user,
             password=password,
@@ -58,9 +59,7 @@ class MysqlReader:
             database=config.mysql_database,
             query={"charset": "utf8mb4"},
         )
-        self.engine: AsyncEngine = create_async_engine(
-            url, poolclass=NullPool, connect_args={"connect_timeout": ctx.retry.timeout_seconds}
-        )
+        self.engine: AsyncEngine | None = None
         prefix = config.table_prefix
         self.a = sa.table(f"{prefix}appointments", *map(sa.column, _APPOINTMENT_COLUMNS))
         users = sa.table(f"{prefix}users", *map(sa.column, _USER_COLUMNS))
@@ -97,10 +96,33 @@ class MysqlReader:
             .limit(self.config.mysql_batch)
         )
 
+    async def _engine(self) -> AsyncEngine:
+        """The engine, on an address the outbound policy allows (checked once per run)."""
+        if self.engine is None:
+            host, port = self.config.mysql_host, self.config.mysql_port
+            try:
+                addresses = await self.ctx.access.outbound.resolve(host, port)
+            except OutboundRefused as exc:
+                raise FatalSourceError(
+                    f"EasyAppointments MySQL: config.mysql_host refused: {exc}"
+                ) from None
+            except OSError:
+                raise RetriableSourceError(
+                    "EasyAppointments MySQL: config.mysql_host does not resolve"
+                ) from None
+            # Connect to the address that was checked, not to the name (it may resolve anew).
+            self.engine = create_async_engine(
+                self._url.set(host=addresses[0]),
+                poolclass=NullPool,
+                connect_args={"connect_timeout": self.ctx.retry.timeout_seconds},
+            )
+        return self.engine
+
     async def _fetch(self, query: sa.Select[Any]) -> list[Any]:
         deadline = self.ctx.retry.request_deadline_seconds
+        engine = await self._engine()
         try:
-            async with asyncio.timeout(deadline), self.engine.connect() as conn:
+            async with asyncio.timeout(deadline), engine.connect() as conn:
                 return list((await conn.execute(query)).mappings())
         except TimeoutError:
             raise RetriableSourceError(
@@ -112,7 +134,11 @@ class MysqlReader:
                 raise FatalSourceError(f"EasyAppointments MySQL: access refused ({code})") from None
             raise RetriableSourceError(f"EasyAppointments MySQL: {type(exc).__name__}") from None
         except DBAPIError as exc:
-            raise FatalSourceError(f"EasyAppointments MySQL: query failed ({exc.orig!r})") from None
+            # The server's own message is not repeated (it can quote data); its code says why.
+            code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+            raise FatalSourceError(
+                f"EasyAppointments MySQL: query failed ({type(exc.orig).__name__} {code})"
+            ) from None
 
     def _record(self, row: Any) -> dict[str, Any]:
         customer = None
@@ -194,4 +220,5 @@ class MysqlReader:
                 return
 
     async def aclose(self) -> None:
-        await self.engine.dispose()
+        if self.engine is not None:
+            await self.engine.dispose()

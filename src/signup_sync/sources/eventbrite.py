@@ -37,6 +37,7 @@ from signup_sync.sources.errors import (
     SkipRecord,
 )
 from signup_sync.sources.http import SourceHttp
+from signup_sync.sources.secrets import require
 from signup_sync.vocabulary import EventType, SourceType
 
 log = get_logger("signup_sync.sources.eventbrite")
@@ -52,7 +53,7 @@ class EventbriteConfig(SourceConfig):
     """Which attendees to read: an organisation's (all its events) or listed events."""
 
     base_url: str = "https://www.eventbriteapi.com/v3/"
-    token_env: str = "EVENTBRITE_TOKEN"  # noqa: S105 - the variable name, not a secret
+    token_env: str = "SIGNUP_SYNC_SOURCE_EVENTBRITE_TOKEN"  # noqa: S105 - the variable name, not a secret
     organization_id: str | None = None
     event_ids: list[str] = Field(default_factory=list)
     # Re-read this much before the stored cursor: the filter is inclusive and clocks lag.
@@ -61,6 +62,15 @@ class EventbriteConfig(SourceConfig):
     min_request_interval_seconds: float = Field(default=0.0, ge=0.0, le=60.0)
     # Eventbrite signs nothing: the webhook URL carries this secret (?secret=...).
     webhook_secret_env: str | None = None
+
+    @field_validator("organization_id", "event_ids", mode="before")
+    @classmethod
+    def _numbers_as_text(cls, value: Any) -> Any:
+        # Ids given as JSON numbers are kept as text, like the ones Eventbrite sends.
+        def text(v: Any) -> Any:
+            return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+        return [text(v) for v in value] if isinstance(value, list) else text(value)
 
     @field_validator("organization_id")
     @classmethod
@@ -255,12 +265,9 @@ class EventbriteConnector:
 
     def _client(self) -> SourceHttp:
         if self._http is None:
-            token = self.ctx.secrets.get("token")
-            if not token:
-                raise FatalSourceError(
-                    f"eventbrite: API token missing; set the environment variable "
-                    f"{self.config.token_env}"
-                )
+            token = require(
+                self.ctx.secrets, "token", "eventbrite: API token missing", self.config.token_env
+            )
             self._http = SourceHttp(
                 self.ctx,
                 base_url=self.config.base_url.rstrip("/") + "/",

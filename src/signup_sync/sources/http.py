@@ -24,6 +24,7 @@ from tenacity import (
 )
 
 from signup_sync.logs import get_logger
+from signup_sync.outbound import OutboundRefused, guarded_client
 from signup_sync.sources.base import RetryPolicy, SourceContext
 from signup_sync.sources.errors import FatalSourceError, RetriableSourceError
 
@@ -126,10 +127,10 @@ class SourceHttp:
         self.max_response_bytes = max_response_bytes
         self._last_request = 0.0
         self.requests = 0
-        kwargs: dict[str, Any] = {}
-        if ctx.transport is not None:
-            kwargs["transport"] = ctx.transport
-        self.client = httpx.AsyncClient(
+        # Every connection passes the outbound policy (redirect hops included).
+        self.client = guarded_client(
+            ctx.access.outbound,
+            transport=ctx.transport,
             base_url=base_url,
             auth=auth,
             headers={
@@ -140,7 +141,6 @@ class SourceHttp:
             timeout=httpx.Timeout(self.policy.timeout_seconds),
             follow_redirects=True,
             max_redirects=5,
-            **kwargs,
         )
 
     async def aclose(self) -> None:
@@ -169,6 +169,8 @@ class SourceHttp:
             ) from None
         except httpx.TooManyRedirects:
             raise FatalSourceError(f"{what}: too many redirects") from None
+        except OutboundRefused as exc:
+            raise FatalSourceError(f"{what}: refused: {exc}") from None
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             raise RetriableSourceError(f"{what}: {type(exc).__name__}") from None
 

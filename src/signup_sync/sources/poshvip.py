@@ -30,7 +30,6 @@ import hashlib
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any, ClassVar, TextIO
 from zoneinfo import ZoneInfo
 
@@ -38,6 +37,7 @@ from pydantic import Field, field_validator
 
 from signup_sync.events.records import EventRecord
 from signup_sync.leads.identity import normalise_email, normalise_phone, validate_normalised_email
+from signup_sync.sources.access import FileRefused
 from signup_sync.sources.base import Page, SourceConfig, SourceContext
 from signup_sync.sources.csv_import import (
     CsvFormatError,
@@ -54,6 +54,7 @@ from signup_sync.sources.csv_import import (
 )
 from signup_sync.sources.errors import FatalSourceError, SkipRecord
 from signup_sync.sources.http import SourceHttp
+from signup_sync.sources.secrets import require
 
 SOURCE = "poshvip"
 
@@ -108,6 +109,9 @@ STATUSES: dict[str, str] = {
     "lapsed": "expired",
 }
 _STATUS_VALUE = re.compile(r"^[a-z_]{1,16}$")
+
+# An order status value short and plain enough to repeat in a skip reason.
+_STATUS_WORD = re.compile(r"[A-Za-z][A-Za-z _-]{0,31}")
 
 
 class PoshvipConfig(SourceConfig):
@@ -216,7 +220,10 @@ class PoshvipConnector:
             data = self.ctx.upload
             return sha256_bytes(data), lambda: text_from_bytes(data)
         if cfg.file_path:
-            path = Path(cfg.file_path)
+            try:
+                path = self.ctx.access.import_path(cfg.file_path)
+            except FileRefused as exc:
+                raise FatalSourceError(f"poshvip: config.file_path refused: {exc}") from None
             try:
                 digest = await asyncio.to_thread(sha256_path, path)
             except OSError:
@@ -235,16 +242,17 @@ class PoshvipConnector:
         cfg = self.config
         headers = {"Accept": "text/csv, text/plain;q=0.9, */*;q=0.5"}
         if cfg.file_token_env:
-            token = self.ctx.secrets.get("file_token")
-            if not token:
-                raise FatalSourceError(f"poshvip: {cfg.file_token_env} is not set")
+            token = require(self.ctx.secrets, "file_token", "poshvip", cfg.file_token_env)
             headers["Authorization"] = f"Bearer {token}"
         self._http = SourceHttp(
             self.ctx, base_url=cfg.base_url, headers=headers, max_response_bytes=cfg.max_file_bytes
         )
         response, body = await self._http.request("GET", cfg.file_url, what="poshvip export")
         if "html" in response.headers.get("content-type", ""):
-            raise FatalSourceError("poshvip: the export URL returned a web page, not a CSV file")
+            raise FatalSourceError(
+                f"poshvip: the export URL answered HTTP {response.status_code} with a web page "
+                "(content type text/html), not a CSV file"
+            )
         return body
 
     async def pages(self) -> AsyncIterator[Page]:
@@ -283,9 +291,11 @@ class PoshvipConnector:
         if not (columns.has("email") or columns.has("phone")):
             missing.append("email or phone")
         if missing:
+            # Never quote the file's header line: it is whatever the file holds.
             raise FatalSourceError(
-                f"poshvip export: missing column(s) {', '.join(missing)}; the file has "
-                f"{', '.join(repr(h) for h in columns.headers)} (map them in config.columns)"
+                f"poshvip export: missing column(s) {', '.join(missing)}; the file's first "
+                f"line has {len(columns.headers)} column(s) and none of them is recognised as "
+                "those (map them in config.columns)"
             )
 
     def map_record(self, record: Mapping[str, Any]) -> list[EventRecord]:
@@ -311,7 +321,9 @@ class PoshvipConnector:
         raw_status = (value("order_status") or "").lower()
         status = self.statuses.get(raw_status)
         if status is None:
-            raise SkipRecord(f"order_status {raw_status!r} is unknown; map it in status_map")
+            # Quoted only when it looks like a status word, never arbitrary file content.
+            shown = repr(raw_status) if _STATUS_WORD.fullmatch(raw_status or "") else "(not shown)"
+            raise SkipRecord(f"order_status {shown} is unknown; map it in status_map")
         purchased_raw = value("purchased_at") or ""
         try:
             purchased_at, local = parse_timestamp(purchased_raw, self.tz, self.config.date_format)

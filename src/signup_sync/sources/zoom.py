@@ -29,6 +29,7 @@ from signup_sync.events.records import EventRecord
 from signup_sync.sources.base import Page, SourceConfig, SourceContext
 from signup_sync.sources.errors import FatalSourceError
 from signup_sync.sources.http import SourceHttp
+from signup_sync.sources.secrets import require
 from signup_sync.sources.zoom_auth import ZoomNotFound, ZoomOAuth, zoom_response_hook
 from signup_sync.sources.zoom_pages import Progress, ZoomPager, encode_uuid
 from signup_sync.sources.zoom_records import (
@@ -52,9 +53,9 @@ class ZoomConfig(SourceConfig):
     token_url: str = "https://zoom.us/oauth/token"  # noqa: S105 - a URL, not a password
     # The account id is not a secret: set it here or name its variable.
     account_id: str | None = None
-    account_id_env: str | None = "ZOOM_ACCOUNT_ID"
-    client_id_env: str = "ZOOM_CLIENT_ID"
-    client_secret_env: str = "ZOOM_CLIENT_SECRET"  # noqa: S105 - the variable's name
+    account_id_env: str | None = "SIGNUP_SYNC_SOURCE_ZOOM_ACCOUNT_ID"
+    client_id_env: str = "SIGNUP_SYNC_SOURCE_ZOOM_CLIENT_ID"
+    client_secret_env: str = "SIGNUP_SYNC_SOURCE_ZOOM_CLIENT_SECRET"  # noqa: S105 - the variable's name
     webinar_ids: list[str] = Field(default_factory=list)
     meeting_ids: list[str] = Field(default_factory=list)
     # Hosts (user id or email) whose scheduled webinars (and meetings, if asked) are read.
@@ -149,10 +150,7 @@ class ZoomConnector:
         self.auth: ZoomOAuth | None = None
 
     def _secret(self, name: str, env: str | None) -> str:
-        value = self.ctx.secrets.get(name)
-        if not value:
-            raise FatalSourceError(f"Zoom: environment variable {env or name} is not set")
-        return value
+        return require(self.ctx.secrets, name, "Zoom", env)
 
     def _client(self) -> SourceHttp:
         if self._http is None:

@@ -24,6 +24,16 @@ from signup_sync.sources.http import parse_rate_limit_reset, parse_retry_after
 REFRESH_MARGIN_SECONDS = 60.0
 INVALID_TOKEN_CODE = 124
 INVALID_FIELD_CODE = 300  # also an invalid/expired next_page_token
+OAUTH_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+    }
+)
 NOT_FOUND_CODES = frozenset({3001, 1001, 12702})  # meeting/webinar, user, report older than a year
 
 
@@ -80,11 +90,12 @@ class ZoomOAuth(httpx.Auth):
         except orjson.JSONDecodeError:
             body = None
         if status >= 400 or not isinstance(body, dict) or not body.get("access_token"):
+            # Only an OAuth error code from RFC 6749's list is repeated, never Zoom's text.
             error = body.get("error") if isinstance(body, dict) else None
+            code = f", {error}" if error in OAUTH_ERRORS else ""
             raise FatalSourceError(
-                f"Zoom token request refused (HTTP {status}"
-                + (f", {error}" if isinstance(error, str) else "")
-                + "); check the account id, client id and client secret variables"
+                f"Zoom token request refused (HTTP {status}{code}); "
+                "check the account id, client id and client secret"
             )
         expires_in = float(body.get("expires_in") or 3600)
         self._token = str(body["access_token"])

@@ -60,6 +60,7 @@ from signup_sync.events.service import ingest
 from signup_sync.logs import get_logger
 from signup_sync.metrics import observe_sync
 from signup_sync.settings import Settings
+from signup_sync.sources.access import SourceAccess
 from signup_sync.sources.base import Connector, Page, RetryPolicy, SourceConfig, SourceContext
 from signup_sync.sources.errors import FatalSourceError, SkipRecord
 from signup_sync.sync import lease
@@ -384,7 +385,8 @@ async def execute(
                 f"no connector is registered for source type {run.source_type!r}"
             )
         config = _config(connector_cls, run.config, run.source_id)
-        secrets = Secrets(config.secret_env_names())
+        access = SourceAccess.from_settings(settings)
+        secrets = access.secrets(config, run.secret_values)
         ctx = SourceContext(
             source_id=run.source_id,
             source_type=run.source_type,
@@ -397,6 +399,7 @@ async def execute(
             until=run.options.until,
             force=run.options.force,
             retry=retry or retry_policy(settings),
+            access=access,
             transport=transport,
             upload=upload,
         )

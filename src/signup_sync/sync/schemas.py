@@ -6,7 +6,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
 from pydantic.config import JsonDict
 
 from signup_sync.events.schemas import IsoDateTime, check_metadata
@@ -75,6 +83,15 @@ def _storable(value: dict[str, Any]) -> dict[str, Any]:
 
 
 SafeConfig = Annotated[dict[str, Any], AfterValidator(_storable)]
+SecretValue = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+SecretValues = Annotated[
+    dict[Annotated[str, StringConstraints(max_length=64)], SecretValue | None],
+    Field(
+        max_length=16,
+        description='secret values by name (e.g. {"token": "..."}), stored encrypted '
+        "(needs SIGNUP_SYNC_SECRETS_KEY) and never returned; null removes a stored value",
+    ),
+]
 
 _SOURCE_EXAMPLE: JsonDict = {
     "source_type": "zoom",
@@ -82,9 +99,9 @@ _SOURCE_EXAMPLE: JsonDict = {
     "is_active": True,
     "schedule": "0 3 * * *",
     "config": {
-        "account_id_env": "ZOOM_ACCOUNT_ID",
-        "client_id_env": "ZOOM_CLIENT_ID",
-        "client_secret_env": "ZOOM_CLIENT_SECRET",
+        "account_id_env": "SIGNUP_SYNC_SOURCE_ZOOM_ACCOUNT_ID",
+        "client_id_env": "SIGNUP_SYNC_SOURCE_ZOOM_CLIENT_ID",
+        "client_secret_env": "SIGNUP_SYNC_SOURCE_ZOOM_CLIENT_SECRET",
         "webinar_ids": ["84512345678"],
     },
 }
@@ -104,8 +121,9 @@ class SourceIn(BaseModel):
     config: SafeConfig = Field(
         default_factory=dict,
         description="non-secret settings of the source's connector; secrets are named by "
-        "`*_env` fields holding environment variable names",
+        "`*_env` fields holding environment variable names (SIGNUP_SYNC_SOURCE_...)",
     )
+    secrets: SecretValues | None = None
 
 
 class SourcePatch(BaseModel):
@@ -121,14 +139,23 @@ class SourcePatch(BaseModel):
     is_active: StrictBool | None = None
     schedule: Schedule = None
     config: SafeConfig | None = None
+    secrets: SecretValues | None = None
     reset_cursor: StrictBool = Field(
         default=False, description="forget the sync cursor: the next sync re-reads everything"
     )
 
 
 class SecretRef(BaseModel):
-    env: str = Field(description="the environment variable that holds the secret")
-    set: bool = Field(description="whether that variable is set in this process")
+    env: str | None = Field(
+        default=None, description="the environment variable that holds the secret, if any"
+    )
+    stored: bool = Field(
+        default=False, description="whether the value is stored (encrypted) with the source"
+    )
+    set: bool = Field(description="whether the secret is available to this process")
+    problem: str | None = Field(
+        default=None, description="why the named variable cannot be used (e.g. its prefix)"
+    )
 
 
 class SourceOut(BaseModel):
@@ -138,7 +165,12 @@ class SourceOut(BaseModel):
                 {
                     **_SOURCE_EXAMPLE,
                     "id": 1,
-                    "secrets": {"client_secret": {"env": "ZOOM_CLIENT_SECRET", "set": True}},
+                    "secrets": {
+                        "client_secret": {
+                            "env": "SIGNUP_SYNC_SOURCE_ZOOM_CLIENT_SECRET",
+                            "set": True,
+                        }
+                    },
                     "has_connector": True,
                     "cursor": None,
                     "last_sync_at": "2026-06-03T03:00:12Z",

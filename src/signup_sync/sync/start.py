@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +55,8 @@ class StartedSync:
     owner: str
     started_at: datetime
     log_id: int | None = None
+    # The source's encrypted secret values ({name: token}), decrypted only when asked for.
+    secret_values: dict[str, str] = field(default_factory=dict)
 
 
 def retry_policy(settings: Settings | None) -> RetryPolicy:
@@ -105,6 +107,7 @@ async def start_sync(
         source_type=source.source_type,
         source_name=source.name,
         config=dict(source.config or {}),
+        secret_values=dict(source.secret_values or {}),
         cursor=None if options.force else source.cursor,
         options=options,
         trigger=trigger,
@@ -150,6 +153,7 @@ async def start_sync(
                 current = await repo.get_source(session, source_id)
                 assert current is not None
                 started.config = dict(current.config or {})
+                started.secret_values = dict(current.secret_values or {})
                 started.cursor = None if options.force else current.cursor
                 started.log_id = log_id
                 started.started_at = now

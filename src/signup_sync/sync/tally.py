@@ -2,53 +2,20 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from signup_sync.events.service import IngestOutcome
 from signup_sync.logs import mask_personal
-from signup_sync.sources.errors import FatalSourceError
+from signup_sync.sources.secrets import MissingSecret, Secrets
 
 MAX_MESSAGE_CHARS = 500
 MAX_SKIP_REASONS = 50
 # The skip reason of a record whose person was erased on request (POST /privacy/erase).
 ERASED = "erased"
 
-
-class MissingSecret(FatalSourceError, KeyError):
-    """A secret the connector asked for is not available; names the variable, never a value.
-
-    Also a KeyError, so ``ctx.secrets.get(name)`` returns None for an optional secret.
-    """
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class Secrets(Mapping[str, str]):
-    """``ctx.secrets``: each ``*_env`` variable read from the environment when asked for."""
-
-    def __init__(self, env_names: Mapping[str, str]) -> None:
-        self._names = dict(env_names)
-        self.resolved: set[str] = set()
-
-    def __getitem__(self, key: str) -> str:
-        env = self._names.get(key)
-        if env is None:
-            raise MissingSecret(f"the source's config names no {key}_env variable")
-        value = os.environ.get(env)
-        if not value:
-            raise MissingSecret(f"environment variable {env} is not set (needed for {key})")
-        self.resolved.add(value)
-        return value
-
-    def __iter__(self) -> Iterator[str]:
-        return (name for name, env in self._names.items() if os.environ.get(env))
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
+__all__ = ["ERASED", "MissingSecret", "Secrets", "Tally", "clean_message", "describe"]
 
 
 def clean_message(text: str, secrets: Secrets | None = None) -> str:

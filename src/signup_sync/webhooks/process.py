@@ -20,14 +20,15 @@ import orjson
 from signup_sync.db.models import FunnelSource
 from signup_sync.db.types import utcnow
 from signup_sync.events.records import EventRecord
+from signup_sync.sources.access import SourceAccess
 from signup_sync.sources.base import RetryPolicy, SourceConfig, SourceContext
 from signup_sync.sources.easyappointments import ApiReader, EasyAppointmentsConfig, map_webhook
 from signup_sync.sources.errors import FatalSourceError, SkipRecord
 from signup_sync.sources.eventbrite import ATTENDEE_EXPAND, EventbriteConfig, map_attendee
 from signup_sync.sources.http import SourceHttp
+from signup_sync.sources.secrets import require
 from signup_sync.sources.zoom import ZoomConfig
 from signup_sync.sources.zoom_records import map_webhook_event
-from signup_sync.sync.tally import Secrets
 from signup_sync.webhooks.relay import posh_relay_events
 
 EVENTBRITE_API = "https://www.eventbriteapi.com/v3/"
@@ -55,16 +56,19 @@ def context(
     *,
     transport: httpx.AsyncBaseTransport | None,
     retry: RetryPolicy | None,
+    access: SourceAccess | None = None,
 ) -> SourceContext:
+    access = access or SourceAccess()
     return SourceContext(
         source_id=source.id,
         source_type=source.source_type,
         name=source.name,
         config=config,
-        secrets=Secrets(config.secret_env_names()),
+        secrets=access.secrets(config, source.secret_values),
         cursor=None,
         run_started_at=utcnow(),
         retry=retry or DEFAULT_RETRY,
+        access=access,
         transport=transport,
     )
 
@@ -138,9 +142,7 @@ async def _eventbrite(body: dict[str, Any], ctx: SourceContext, config: Eventbri
     order, attendee = _ORDER_PATH.match(path), _ATTENDEE_PATH.match(path)
     if order is None and attendee is None:
         raise Refused(f"api_url of {action} names neither an order nor an attendee")
-    token = ctx.secrets.get("token")
-    if not token:
-        raise FatalSourceError(f"eventbrite: environment variable {config.token_env} is not set")
+    token = require(ctx.secrets, "token", "eventbrite", config.token_env)
     http = SourceHttp(ctx, base_url=base, headers={"Authorization": f"Bearer {token}"})
     try:
         if attendee is not None:

@@ -6,7 +6,6 @@ one insert, one commit. Processing is the worker's job (``webhooks.worker``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +19,9 @@ from signup_sync import sources
 from signup_sync.db.models import FunnelSource
 from signup_sync.errors import Conflict, DomainError, InvalidInput, NotFound
 from signup_sync.logs import get_logger
+from signup_sync.sources.access import SourceAccess
 from signup_sync.sources.base import SourceConfig
+from signup_sync.sources.secrets import MissingSecret
 from signup_sync.webhooks import repository as repo
 from signup_sync.webhooks.schemas import WebhookAck, ZoomUrlValidation
 from signup_sync.webhooks.verify import (
@@ -62,6 +63,7 @@ class Incoming:
     url_secret: str | None
     now: float  # epoch seconds
     max_age_seconds: float = 300.0
+    access: SourceAccess | None = None  # None: the strict default (SourceAccess())
 
 
 def _source(found: list[FunnelSource], incoming: Incoming) -> FunnelSource:
@@ -89,15 +91,16 @@ def _config(source: FunnelSource) -> SourceConfig:
         ) from None
 
 
-def _secret(source: FunnelSource, config: SourceConfig) -> str:
-    env = getattr(config, "webhook_secret_env", None)
-    value = os.environ.get(env) if env else None
-    if not value:
+def _secret(source: FunnelSource, config: SourceConfig, access: SourceAccess | None) -> str:
+    secrets = (access or SourceAccess()).secrets(config, source.secret_values)
+    try:
+        value = secrets["webhook_secret"]
+    except MissingSecret as exc:
         # Said in the log (for the operator), not to the caller.
-        log.warning("webhook_secret_missing", source_id=source.id, variable=env)
+        log.warning("webhook_secret_missing", source_id=source.id, problem=str(exc))
         raise WebhookUnauthorized(
             "webhooks are not enabled for this source (no webhook secret configured)"
-        )
+        ) from None
     return value
 
 
@@ -172,7 +175,7 @@ async def receive(session: AsyncSession, incoming: Incoming) -> WebhookAck | Zoo
     found = list(await repo.active_sources(session, incoming.source_type, incoming.source_id))
     source = _source(found, incoming)
     config = _config(source)
-    answer = _authenticate(incoming, config, _secret(source, config))
+    answer = _authenticate(incoming, config, _secret(source, config, incoming.access))
     if answer is not None:
         return answer
     body = _json_object(incoming.raw_body)

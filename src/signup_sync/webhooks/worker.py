@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +32,7 @@ from signup_sync.db.types import utcnow
 from signup_sync.events.service import ingest
 from signup_sync.logs import get_logger
 from signup_sync.settings import Settings
+from signup_sync.sources.access import SourceAccess
 from signup_sync.sources.base import RetryPolicy
 from signup_sync.sources.errors import FatalSourceError, SkipRecord
 from signup_sync.sync.tally import Secrets, describe
@@ -52,6 +53,8 @@ class WorkerOptions:
     retry_max_seconds: float = 3600.0
     claim_ttl_seconds: float = 300.0
     poll_interval_seconds: float = 2.0
+    # Addresses, secret variables and stored values the fetches of thin deliveries may use.
+    access: SourceAccess = field(default_factory=SourceAccess)
 
     @classmethod
     def from_settings(cls, settings: Settings | None) -> WorkerOptions:
@@ -63,6 +66,7 @@ class WorkerOptions:
             retry_max_seconds=settings.webhook_retry_max_seconds,
             claim_ttl_seconds=settings.webhook_claim_ttl_seconds,
             poll_interval_seconds=settings.webhook_poll_interval_seconds,
+            access=SourceAccess.from_settings(settings),
         )
 
     def backoff(self, attempts: int) -> float:
@@ -81,6 +85,7 @@ async def _build(
     claim: repo.Claimed,
     transport: httpx.AsyncBaseTransport | None,
     retry: RetryPolicy | None,
+    access: SourceAccess,
 ) -> tuple[Built, Secrets | None]:
     if claim.source_id is None:
         raise Refused("its source was deleted")
@@ -93,7 +98,7 @@ async def _build(
         config = connector.config_model.model_validate(source.config or {})
     except ValidationError:
         raise Refused(f"source {source.id} has an invalid config; fix it, then replay") from None
-    ctx = context(source, config, transport=transport, retry=retry)
+    ctx = context(source, config, transport=transport, retry=retry, access=access)
     secrets = ctx.secrets if isinstance(ctx.secrets, Secrets) else None
     try:
         built = await build(claim.body, ctx)
@@ -155,7 +160,7 @@ async def _process_claim_inner(
     """Process one claimed delivery to its next status (done, failed or parked)."""
     secrets: Secrets | None = None
     try:
-        built, secrets = await _build(factory, claim, transport, retry)
+        built, secrets = await _build(factory, claim, transport, retry, options.access)
         result = await _settle_done(factory, claim, built)
     except _ClaimLost:
         log.warning("webhook_claim_lost", delivery_id=claim.id)
