@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from signup_sync.api.deps import Authorized, Uow
 from signup_sync.api.funnel import ERRORS
 from signup_sync.privacy.schemas import ErasureIn, ErasureOut
-from signup_sync.privacy.service import erase
+from signup_sync.privacy.service import erase, settle_files
 
 router = APIRouter(prefix="/privacy", tags=["privacy"], dependencies=Authorized)
 
@@ -26,4 +26,6 @@ router = APIRouter(prefix="/privacy", tags=["privacy"], dependencies=Authorized)
     responses=ERRORS,
 )
 async def erase_person(body: ErasureIn, uow: Uow) -> ErasureOut:
-    return await uow(lambda session: erase(session, body))
+    out = await uow(lambda session: erase(session, body))
+    await uow.read(settle_files)
+    return out

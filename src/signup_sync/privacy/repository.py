@@ -52,6 +52,15 @@ async def lock_for_erasure(session: AsyncSession) -> None:
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ERASURE_LOCK_KEY})
 
 
+async def checkpoint(session: AsyncSession) -> bool:
+    """SQLite: copy the WAL into the database file and truncate it, so pages an erasure
+    overwrote leave no older copy behind in the WAL. True when complete (or not SQLite)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return True
+    row = (await session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))).first()
+    return row is None or int(row[0]) == 0
+
+
 @dataclass(frozen=True, slots=True)
 class KeyRow:
     secret: str | None
