@@ -12,6 +12,7 @@ WAL or its shared-memory file. A later ``/v1/identify`` with her email stores no
 from __future__ import annotations
 
 import re
+import sqlite3
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from signup_sync.db.models import Lead, TrackingIdentity, TrackingMessage, WebhookDelivery
+from signup_sync.db.session import _sqlite_pragmas, create_engine
 from signup_sync.settings import Settings, load_settings
 from signup_sync.sources.base import RetryPolicy
 from signup_sync.sync.runner import run_sync
@@ -295,7 +297,7 @@ def leftovers(data: bytes) -> list[str]:
 
 def dump(database_url: str) -> bytes:
     url = database_url.replace("postgresql+asyncpg://", "postgresql://")
-    done = subprocess.run(["pg_dump", "--no-owner", url], capture_output=True, check=True)  # noqa: S603, S607
+    done = subprocess.run(["pg_dump", "--no-owner", url], capture_output=True, check=True)
     return done.stdout
 
 
@@ -337,19 +339,24 @@ async def test_erasure_leaves_nothing_of_a_person_who_came_through_every_path(
         [lead] = (await conn.execute(select(Lead).where(Lead.email == ANA))).all()
         assert lead.phone_e164 == "+1" + NATIONAL
         others = await conn.scalar(select(func.count()).select_from(Lead))
+    if backend == "sqlite":
+        # As SQLite's own checkpoints do in a running service: her rows reach the main file,
+        # where only secure_delete keeps a deleted row from staying readable in free space.
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     before = await everything(database_url, backend)
-    assert sum(len(leftovers(d)) for d in before.values()) > 20, "the search finds her"
+    main = "pg_dump" if backend == "postgresql" else Path(database_url).name
+    assert len(leftovers(before[main])) > 20, "the search finds her"
 
     r = await client.post("/privacy/erase", json={"email": ANA})
     assert r.status_code == 200, r.text
+    after = await everything(database_url, backend)
+    found = {name: leftovers(data) for name, data in after.items()}
+    assert found == {name: [] for name in after}, found
     out = r.json()
     assert out["leads_deleted"] == 1 and out["tombstones_added"] == 2
     assert out["webhook_deliveries_deleted"] == 6  # 2+1 Zoom, Eventbrite, EA, Posh
     assert out["tracking_messages_deleted"] == 4 and out["tracking_identities_deleted"] >= 2
-
-    after = await everything(database_url, backend)
-    found = {name: leftovers(data) for name, data in after.items()}
-    assert found == {name: [] for name in after}, found
     async with engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(Lead)) == (others or 0) - 1
         left = (await conn.execute(select(WebhookDelivery))).all()
@@ -371,3 +378,26 @@ async def test_erasure_leaves_nothing_of_a_person_who_came_through_every_path(
     assert again.status_code == 200
     after = await everything(database_url, backend)
     assert {name: leftovers(data) for name, data in after.items()} == {n: [] for n in after}
+
+
+async def test_sqlite_connections_overwrite_what_they_delete(tmp_path: Path) -> None:
+    """The engine turns secure_delete on. (This machine's SQLite build already defaults to
+    it; builds without SQLITE_SECURE_DELETE do not, so the test starts from OFF.)"""
+    path = tmp_path / "secure.db"
+    engine = create_engine(load_settings(database_url=f"sqlite:///{path}"))
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.exec_driver_sql("PRAGMA secure_delete")).scalar() == 1
+        raw = sqlite3.connect(path, isolation_level=None)
+        raw.execute("PRAGMA secure_delete=OFF")  # a build whose default is off
+        _sqlite_pragmas(raw, None)
+        raw.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT)")
+        rows = [(f"keep-{i}",) for i in range(50)] + [(ANA,)]
+        raw.executemany("INSERT INTO t (x) VALUES (?)", rows)
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        raw.execute("DELETE FROM t WHERE x = ?", (ANA,))
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        raw.close()
+        assert ANA.encode() not in path.read_bytes()
+    finally:
+        await engine.dispose()

@@ -70,9 +70,7 @@ class Needles:
 
     def in_text(self, text: str) -> bool:
         lowered = text.lower()
-        return any(e in lowered for e in self.emails) or any(
-            p.search(text) for p in self._patterns
-        )
+        return any(e in lowered for e in self.emails) or any(p.search(text) for p in self._patterns)
 
     def scrub_text(self, text: str) -> str:
         for email in self.emails:

@@ -131,9 +131,10 @@ async def deliveries_of_events(session: AsyncSession, lead_ids: Sequence[int]) -
     )
     by_source: dict[int, set[str]] = {}
     for source_id, external_id in rows.all():
-        by_source.setdefault(int(source_id), set()).add(str(external_id))
+        if source_id is not None:
+            by_source.setdefault(int(source_id), set()).add(str(external_id))
     doomed: set[int] = set()
-    text = _as_text(session, WebhookDelivery.__table__.c.result)  # type: ignore[attr-defined]
+    text = _as_text(session, WebhookDelivery.result)
     for source_id, external_ids in by_source.items():
         for part in _chunks(sorted(external_ids)):
             found = await session.execute(

@@ -36,9 +36,7 @@ def identifiers_of(message: Parsed) -> tuple[set[str], set[str]]:
     """(emails, E.164 phones) a message names."""
     emails = {message.email} if message.email else set()
     emails |= {
-        e
-        for v in (message.anonymous_id, message.user_id, message.previous_id)
-        if (e := _email(v))
+        e for v in (message.anonymous_id, message.user_id, message.previous_id) if (e := _email(v))
     }
     payload = message.payload
     props = _obj(payload.get("properties")) if payload.get("type") == "track" else {}
@@ -66,6 +64,8 @@ async def split_erased(
     if not erased:
         return list(messages), 0
     kept = [
-        m for m, (emails, phones) in zip(messages, named, strict=True) if not (emails | phones) & erased
+        m
+        for m, (emails, phones) in zip(messages, named, strict=True)
+        if not (emails | phones) & erased
     ]
     return kept, len(messages) - len(kept)

@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from signup_sync.db.models import TrackingMessage
 from signup_sync.events.records import EventRecord
 from signup_sync.events.service import ingest
-from signup_sync.tracking import repository
 from signup_sync.privacy.keys import guard_ingestion
+from signup_sync.tracking import repository
 from signup_sync.tracking.config import WriteKey
 from signup_sync.tracking.erased import identifiers_of, split_erased
 from signup_sync.tracking.identity import IdentityGraph, Key
@@ -36,7 +36,6 @@ from signup_sync.tracking.schemas import (
     UnmappedCount,
     UnmappedStat,
 )
-
 
 DROPPED = "dropped"  # not a stored status: marks a new row that is not inserted
 
