@@ -280,7 +280,8 @@ async def through_tracking(client: httpx.AsyncClient) -> None:
 
 # ---- the search -----------------------------------------------------------------------------
 
-_PHONE_BYTES = re.compile(rb"(?<!\d)" + rb"\D{0,3}".join(d.encode() for d in NATIONAL) + rb"(?!\d)")
+# Stricter than the service's matcher: the digits in order, whatever is around them.
+_PHONE_BYTES = re.compile(rb"\D{0,3}".join(d.encode() for d in NATIONAL))
 
 
 def leftovers(data: bytes) -> list[str]:

@@ -26,13 +26,16 @@ _SEPARATORS = r"[\s().\-/]{0,3}"
 
 def _phone_pattern(e164: str) -> re.Pattern[str] | None:
     try:
-        national = str(phonenumbers.parse(e164).national_number)
+        number = phonenumbers.parse(e164)
     except phonenumbers.NumberParseException:
         return None
+    national = str(number.national_number)
     if len(national) < 6:
         return None
     digits = _SEPARATORS.join(re.escape(d) for d in national)
-    return re.compile(rf"(?<!\d){digits}(?!\d)")
+    # Optionally led by the country code (+1, 001, 1-), never inside a longer number.
+    code = rf"(?:\+|00)?{number.country_code}{_SEPARATORS}"
+    return re.compile(rf"(?:(?<!\d){code}|(?<!\d)\(?){digits}(?!\d)")
 
 
 def _like(text: str) -> str:

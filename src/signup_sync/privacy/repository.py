@@ -72,6 +72,7 @@ class LeadIdentity:
     id: int
     email: str | None
     phone_e164: str | None
+    phone: str | None = None  # as a source wrote it (the API keeps no E.164 form)
 
 
 async def key_row(session: AsyncSession) -> KeyRow | None:
@@ -138,9 +139,13 @@ async def find_leads(
     if not clauses:
         return []
     rows = await session.execute(
-        select(Lead.id, Lead.email, Lead.phone_e164).where(or_(*clauses)).order_by(Lead.id)
+        select(Lead.id, Lead.email, Lead.phone_e164, Lead.phone)
+        .where(or_(*clauses))
+        .order_by(Lead.id)
     )
-    return [LeadIdentity(id=r.id, email=r.email, phone_e164=r.phone_e164) for r in rows]
+    return [
+        LeadIdentity(id=r.id, email=r.email, phone_e164=r.phone_e164, phone=r.phone) for r in rows
+    ]
 
 
 async def _count(

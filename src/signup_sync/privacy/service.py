@@ -77,7 +77,10 @@ async def _erase(session: AsyncSession, wanted: Identifiers, lead_ids: Sequence[
     # Every identifier the person's lead holds is theirs: block all of them.
     identifiers = Identifiers(
         emails=_union(wanted.emails, (lead.email for lead in leads)),
-        phones=_union(wanted.phones, (lead.phone_e164 for lead in leads)),
+        phones=_union(
+            wanted.phones,
+            (p for lead in leads for p in (lead.phone_e164, normalise_phone(lead.phone))),
+        ),
     )
     lead_ids = [x.id for x in leads]
     needles = Needles.of(identifiers.emails, identifiers.phones)
