@@ -375,6 +375,13 @@ async def test_erasure_leaves_nothing_of_a_person_who_came_through_every_path(
     async with engine.connect() as conn:
         for model in (TrackingMessage, TrackingIdentity):
             assert await conn.scalar(select(func.count()).select_from(model)) == 0
+    # A webhook delivery of hers arriving later: refused at processing and not kept.
+    raw = zoom_body("webinar.registration_created", Z3_TS * 1000 + 3)
+    r = await anon_client.post("/webhooks/zoom", content=raw, headers=sign(raw, Z3_TS))
+    assert r.status_code == 200, r.text
+    assert [s for _, s in await process_due(session_factory, retry=NO_WAIT)] == ["done"]
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
     again = await client.post("/privacy/erase", json={"email": ANA})  # checkpoints again
     assert again.status_code == 200
     after = await everything(database_url, backend)

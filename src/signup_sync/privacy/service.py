@@ -68,27 +68,37 @@ def _union(a: Iterable[str | None], b: Iterable[str | None]) -> tuple[str, ...]:
     return tuple(sorted({v for v in (*a, *b) if v}))
 
 
-async def _erase(session: AsyncSession, wanted: Identifiers, lead_ids: Sequence[int]) -> ErasureOut:
-    await repository.lock_for_erasure(session)  # waits for ingestions in flight
-    key = await keys.ensure_key(session)
-    leads = await repository.find_leads(
-        session, emails=wanted.emails, phones=wanted.phones, ids=lead_ids
-    )
-    # Every identifier the person's lead holds is theirs: block all of them.
-    identifiers = Identifiers(
+def _identifiers(wanted: Identifiers, leads: Sequence[repository.LeadIdentity]) -> Identifiers:
+    """Every identifier the person's leads hold is theirs: all are erased and blocked."""
+    return Identifiers(
         emails=_union(wanted.emails, (lead.email for lead in leads)),
         phones=_union(
             wanted.phones,
             (p for lead in leads for p in (lead.phone_e164, normalise_phone(lead.phone))),
         ),
     )
-    lead_ids = [x.id for x in leads]
-    needles = Needles.of(identifiers.emails, identifiers.phones)
+
+
+async def _erase(session: AsyncSession, wanted: Identifiers, lead_ids: Sequence[int]) -> ErasureOut:
+    # The full-table search for the identifiers only reads, before the lock: ingestion is
+    # not held up by it. Its rows are written after the lock (re-checked there).
+    seen = await repository.find_leads(
+        session, emails=wanted.emails, phones=wanted.phones, ids=lead_ids
+    )
+    carriers = await sweep.find_carriers(session, _needles(_identifiers(wanted, seen)))
+    await repository.lock_for_erasure(session)  # waits for ingestions in flight
+    key = await keys.ensure_key(session)
+    leads = await repository.find_leads(
+        session, emails=wanted.emails, phones=wanted.phones, ids=lead_ids
+    )
+    identifiers = _identifiers(wanted, leads)
+    needles = _needles(identifiers)
+    ids = [x.id for x in leads]
     # Found through the lead (its id, its events' external ids): before the lead goes.
-    swept = await sweep.person_tracking_rows(session, needles, lead_ids)
-    swept.webhook_deliveries = await sweep.deliveries_of_events(session, lead_ids)
-    deleted, events, conversions = await repository.delete_leads(session, lead_ids)
-    found = await sweep.search_registry(session, needles)
+    swept = await sweep.person_tracking_rows(session, needles, ids)
+    swept.webhook_deliveries = await sweep.deliveries_of_events(session, ids)
+    deleted, events, conversions = await repository.delete_leads(session, ids)
+    found = await sweep.apply_to_carriers(session, needles, carriers)
     added = await repository.add_tombstones(session, identifiers.hashes(key))
     out = ErasureOut(
         leads_deleted=deleted,
@@ -104,6 +114,10 @@ async def _erase(session: AsyncSession, wanted: Identifiers, lead_ids: Sequence[
     )
     log.info("privacy_erasure", **out.model_dump(exclude={"message"}))
     return out
+
+
+def _needles(identifiers: Identifiers) -> Needles:
+    return Needles.of(identifiers.emails, identifiers.phones)
 
 
 async def settle_files(session: AsyncSession) -> None:

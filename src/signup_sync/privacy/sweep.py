@@ -162,45 +162,79 @@ def _as_text(session: AsyncSession, column: Any) -> ColumnElement[str]:
     return column  # type: ignore[no-any-return]
 
 
-async def search_registry(session: AsyncSession, needles: Needles) -> SweepCounts:
-    """Every column the registry marks as searched: delete or scrub where it carries one of
-    the person's identifiers (a LIKE pre-filter, then an exact check here)."""
-    counts = SweepCounts()
+_COUNTED = {
+    "funnel_webhook_inbox": "webhook_deliveries",
+    "funnel_tracking_messages": "tracking_messages",
+    "funnel_tracking_identities": "tracking_identities",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Carrier:
+    table: str
+    row_id: int
+
+
+async def find_carriers(session: AsyncSession, needles: Needles) -> list[Carrier]:
+    """Rows of the searched columns (``privacy.registry``) that carry one of the identifiers.
+
+    Read-only, one scan per table (a LIKE pre-filter, then an exact check of the candidate
+    rows here): the erasure runs it before taking its lock, so ingestion is not held up by
+    full-table scans, and ``apply_to_carriers`` writes after the lock.
+    """
+    found: list[Carrier] = []
     if not needles:
-        return counts
+        return found
     patterns = needles.like_patterns
     for table_name, columns in searched_columns().items():
         table: Table = Base.metadata.tables[table_name]
-        for column_name, erase in columns.items():
-            column = table.c[column_name]
-            text = func.lower(_as_text(session, column))
-            hits = await session.execute(
-                select(table.c.id, column).where(
-                    or_(*(text.like(p, escape=LIKE_ESCAPE) for p in patterns))
-                )
+        texts = [func.lower(_as_text(session, table.c[name])) for name in columns]
+        hits = await session.execute(
+            select(table.c.id, *(table.c[name] for name in columns)).where(
+                or_(*(t.like(p, escape=LIKE_ESCAPE) for t in texts for p in patterns))
             )
-            for row_id, value in hits.all():
-                if not needles.in_stored(value):
-                    continue
-                if erase == "delete_row":
-                    result = await session.execute(delete(table).where(table.c.id == row_id))
-                    deleted = _rowcount(result)
-                    if table_name == "funnel_webhook_inbox":
-                        counts.webhook_deliveries += deleted
-                    elif table_name == "funnel_tracking_messages":
-                        counts.tracking_messages += deleted
-                    elif table_name == "funnel_tracking_identities":
-                        counts.tracking_identities += deleted
-                    else:
-                        counts.other_rows += deleted
-                else:
-                    cleaned = (
-                        needles.scrub_text(value)
-                        if isinstance(value, str)
-                        else needles.scrub_value(value)
-                    )
-                    await session.execute(
-                        update(table).where(table.c.id == row_id).values({column_name: cleaned})
-                    )
-                    counts.values_scrubbed += 1
+        )
+        found += [
+            Carrier(table_name, int(row_id))
+            for row_id, *values in hits.all()
+            if any(needles.in_stored(v) for v in values)
+        ]
+    return found
+
+
+async def apply_to_carriers(
+    session: AsyncSession, needles: Needles, carriers: Sequence[Carrier]
+) -> SweepCounts:
+    """Delete the carrier rows that are the person's, scrub the identifiers out of the rest
+    (re-read by id: what the rows hold now is what is checked)."""
+    counts = SweepCounts()
+    searched = searched_columns()
+    for carrier in carriers:
+        columns = searched[carrier.table]
+        table: Table = Base.metadata.tables[carrier.table]
+        row = (
+            await session.execute(
+                select(*(table.c[name] for name in columns)).where(table.c.id == carrier.row_id)
+            )
+        ).first()
+        if row is None:
+            continue  # gone with the lead, or deleted meanwhile
+        carried = {
+            name: value
+            for name, value in zip(columns, row, strict=True)
+            if needles.in_stored(value)
+        }
+        if not carried:
+            continue
+        if any(columns[name] == "delete_row" for name in carried):
+            result = await session.execute(delete(table).where(table.c.id == carrier.row_id))
+            kind = _COUNTED.get(carrier.table, "other_rows")
+            setattr(counts, kind, getattr(counts, kind) + _rowcount(result))
+            continue
+        cleaned = {
+            name: needles.scrub_text(v) if isinstance(v, str) else needles.scrub_value(v)
+            for name, v in carried.items()
+        }
+        await session.execute(update(table).where(table.c.id == carrier.row_id).values(cleaned))
+        counts.values_scrubbed += len(cleaned)
     return counts
