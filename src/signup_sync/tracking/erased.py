@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signup_sync.leads.identity import normalise_phone, validate_normalised_email
-from signup_sync.privacy.keys import HashKey
+from signup_sync.privacy.keys import guard_ingestion
 from signup_sync.privacy.tombstones import erased_identifiers
 from signup_sync.tracking.messages import Parsed, text, traits_of
 
@@ -49,23 +49,23 @@ def identifiers_of(message: Parsed) -> tuple[set[str], set[str]]:
 
 
 async def split_erased(
-    session: AsyncSession, key: HashKey | None, messages: Sequence[Parsed]
+    session: AsyncSession, messages: Sequence[Parsed]
 ) -> tuple[list[Parsed], int]:
-    """(the messages to keep, how many were dropped): one lookup for the whole request."""
-    if key is None or not messages:
-        return list(messages), 0
+    """(the messages to keep, how many were dropped). The erasure guard and one tombstone
+    lookup run only when a message names an email or a phone: anonymous traffic pays
+    nothing."""
     named = [identifiers_of(m) for m in messages]
-    erased = await erased_identifiers(
-        session,
-        key,
-        {e for emails, _ in named for e in emails},
-        {p for _, phones in named for p in phones},
-    )
+    emails = {e for found, _ in named for e in found}
+    phones = {p for _, found in named for p in found}
+    if not (emails or phones):
+        return list(messages), 0
+    key = await guard_ingestion(session)  # an erasure in flight finishes first
+    erased = await erased_identifiers(session, key, emails, phones)
     if not erased:
         return list(messages), 0
     kept = [
         m
-        for m, (emails, phones) in zip(messages, named, strict=True)
-        if not (emails | phones) & erased
+        for m, (found_emails, found_phones) in zip(messages, named, strict=True)
+        if not (found_emails | found_phones) & erased
     ]
     return kept, len(messages) - len(kept)

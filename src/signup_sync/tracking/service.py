@@ -23,10 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from signup_sync.db.models import TrackingMessage
 from signup_sync.events.records import EventRecord
 from signup_sync.events.service import ingest
-from signup_sync.privacy.keys import guard_ingestion
 from signup_sync.tracking import repository
 from signup_sync.tracking.config import WriteKey
-from signup_sync.tracking.erased import identifiers_of, split_erased
+from signup_sync.tracking.erased import split_erased
 from signup_sync.tracking.identity import IdentityGraph, Key
 from signup_sync.tracking.messages import Parsed, names_of, to_record
 from signup_sync.tracking.schemas import (
@@ -114,16 +113,6 @@ def _record(message: Parsed, row: dict[str, Any], email: str) -> EventRecord:
     )
 
 
-async def _without_erased(session: AsyncSession, new: list[Parsed]) -> tuple[list[Parsed], int]:
-    """Leave out messages of a person erased on request (tracking.erased). The guard (and
-    its lookup) runs only when a message names an email or a phone: anonymous traffic
-    pays nothing."""
-    if not any(identifiers_of(m) != (set(), set()) for m in new):
-        return new, 0
-    key = await guard_ingestion(session)  # an erasure in flight finishes first
-    return await split_erased(session, key, new)
-
-
 async def _affected(session: AsyncSession, graph: IdentityGraph) -> set[Key]:
     """Changed ids and every id linked to them, however indirectly (bounded)."""
     affected = set(graph.changed)
@@ -153,7 +142,7 @@ async def receive(
             new.append(message)
 
     fresh = len(new)
-    new, dropped = await _without_erased(session, new)
+    new, dropped = await split_erased(session, new)  # an erased person's: stored nowhere
     graph = IdentityGraph()
     await repository.load_identities(session, graph, set().union(*map(_ids_of, new)))
     plan = _Plan()
