@@ -22,7 +22,7 @@ from signup_sync.leads.schemas import (
 )
 from signup_sync.leads.service import lead_detail, list_leads
 from signup_sync.privacy.schemas import ErasureOut
-from signup_sync.privacy.service import erase_lead
+from signup_sync.privacy.service import erase_lead, settle_files
 from signup_sync.vocabulary import SourceType, Stage
 
 # Reading is `read`; erasing a lead is `full`: each route declares its own role.
@@ -152,4 +152,6 @@ async def get_lead(
 async def delete_lead(
     uow: Uow, lead_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="lead id")]
 ) -> ErasureOut:
-    return await uow(lambda session: erase_lead(session, lead_id))
+    out = await uow(lambda session: erase_lead(session, lead_id))
+    await uow.read(settle_files)
+    return out

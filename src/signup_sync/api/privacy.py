@@ -8,7 +8,7 @@ from signup_sync.api.deps import Uow
 from signup_sync.api.funnel import ERRORS
 from signup_sync.api.roles import Role, RoleRoute, require_role
 from signup_sync.privacy.schemas import ErasureIn, ErasureOut
-from signup_sync.privacy.service import erase
+from signup_sync.privacy.service import erase, settle_files
 
 router = APIRouter(
     route_class=RoleRoute,
@@ -32,4 +32,6 @@ router = APIRouter(
     responses=ERRORS,
 )
 async def erase_person(body: ErasureIn, uow: Uow) -> ErasureOut:
-    return await uow(lambda session: erase(session, body))
+    out = await uow(lambda session: erase(session, body))
+    await uow.read(settle_files)
+    return out

@@ -40,6 +40,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=15000")
+    # Deleted rows are overwritten with zeros, not left in free space: an erased person
+    # must not stay readable in the file (docs/security.md "What erasure removes").
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

@@ -52,6 +52,15 @@ async def lock_for_erasure(session: AsyncSession) -> None:
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ERASURE_LOCK_KEY})
 
 
+async def checkpoint(session: AsyncSession) -> bool:
+    """SQLite: copy the WAL into the database file and truncate it, so pages an erasure
+    overwrote leave no older copy behind in the WAL. True when complete (or not SQLite)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return True
+    row = (await session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))).first()
+    return row is None or int(row[0]) == 0
+
+
 @dataclass(frozen=True, slots=True)
 class KeyRow:
     secret: str | None
@@ -63,6 +72,7 @@ class LeadIdentity:
     id: int
     email: str | None
     phone_e164: str | None
+    phone: str | None = None  # as a source wrote it (the API keeps no E.164 form)
 
 
 async def key_row(session: AsyncSession) -> KeyRow | None:
@@ -129,9 +139,13 @@ async def find_leads(
     if not clauses:
         return []
     rows = await session.execute(
-        select(Lead.id, Lead.email, Lead.phone_e164).where(or_(*clauses)).order_by(Lead.id)
+        select(Lead.id, Lead.email, Lead.phone_e164, Lead.phone)
+        .where(or_(*clauses))
+        .order_by(Lead.id)
     )
-    return [LeadIdentity(id=r.id, email=r.email, phone_e164=r.phone_e164) for r in rows]
+    return [
+        LeadIdentity(id=r.id, email=r.email, phone_e164=r.phone_e164, phone=r.phone) for r in rows
+    ]
 
 
 async def _count(

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from signup_sync.errors import InvalidInput, NotFound
 from signup_sync.leads.identity import normalise_phone
 from signup_sync.logs import get_logger
-from signup_sync.privacy import keys, repository
+from signup_sync.privacy import keys, repository, sweep
+from signup_sync.privacy.matching import Needles
 from signup_sync.privacy.schemas import ErasureIn, ErasureOut
 
 log = get_logger("signup_sync.privacy")
@@ -67,33 +68,64 @@ def _union(a: Iterable[str | None], b: Iterable[str | None]) -> tuple[str, ...]:
     return tuple(sorted({v for v in (*a, *b) if v}))
 
 
+def _identifiers(wanted: Identifiers, leads: Sequence[repository.LeadIdentity]) -> Identifiers:
+    """Every identifier the person's leads hold is theirs: all are erased and blocked."""
+    return Identifiers(
+        emails=_union(wanted.emails, (lead.email for lead in leads)),
+        phones=_union(
+            wanted.phones,
+            (p for lead in leads for p in (lead.phone_e164, normalise_phone(lead.phone))),
+        ),
+    )
+
+
 async def _erase(session: AsyncSession, wanted: Identifiers, lead_ids: Sequence[int]) -> ErasureOut:
+    # The full-table search for the identifiers only reads, before the lock: ingestion is
+    # not held up by it. Its rows are written after the lock (re-checked there).
+    seen = await repository.find_leads(
+        session, emails=wanted.emails, phones=wanted.phones, ids=lead_ids
+    )
+    carriers = await sweep.find_carriers(session, _needles(_identifiers(wanted, seen)))
     await repository.lock_for_erasure(session)  # waits for ingestions in flight
     key = await keys.ensure_key(session)
     leads = await repository.find_leads(
         session, emails=wanted.emails, phones=wanted.phones, ids=lead_ids
     )
-    # Every identifier the person's lead holds is theirs: block all of them.
-    identifiers = Identifiers(
-        emails=_union(wanted.emails, (lead.email for lead in leads)),
-        phones=_union(wanted.phones, (lead.phone_e164 for lead in leads)),
-    )
-    deleted, events, conversions = await repository.delete_leads(session, [x.id for x in leads])
+    identifiers = _identifiers(wanted, leads)
+    needles = _needles(identifiers)
+    ids = [x.id for x in leads]
+    # Found through the lead (its id, its events' external ids): before the lead goes.
+    swept = await sweep.person_tracking_rows(session, needles, ids)
+    swept.webhook_deliveries = await sweep.deliveries_of_events(session, ids)
+    deleted, events, conversions = await repository.delete_leads(session, ids)
+    found = await sweep.apply_to_carriers(session, needles, carriers)
     added = await repository.add_tombstones(session, identifiers.hashes(key))
-    log.info(
-        "privacy_erasure",
+    out = ErasureOut(
         leads_deleted=deleted,
         events_deleted=events,
         conversions_deleted=conversions,
         tombstones_added=added,
-    )
-    return ErasureOut(
-        leads_deleted=deleted,
-        events_deleted=events,
-        conversions_deleted=conversions,
-        tombstones_added=added,
+        tracking_messages_deleted=swept.tracking_messages + found.tracking_messages,
+        tracking_identities_deleted=swept.tracking_identities + found.tracking_identities,
+        webhook_deliveries_deleted=swept.webhook_deliveries + found.webhook_deliveries,
+        other_rows_deleted=found.other_rows,
+        values_scrubbed=found.values_scrubbed,
         message=_message(deleted, events, conversions),
     )
+    log.info("privacy_erasure", **out.model_dump(exclude={"message"}))
+    return out
+
+
+def _needles(identifiers: Identifiers) -> Needles:
+    return Needles.of(identifiers.emails, identifiers.phones)
+
+
+async def settle_files(session: AsyncSession) -> None:
+    """After an erasure committed: SQLite checkpoints its WAL (see ``repository.checkpoint``).
+    A reader holding an old snapshot can keep it from completing; it is logged, and the
+    next erasure (or SQLite's own checkpoint) finishes it."""
+    if not await repository.checkpoint(session):
+        log.warning("privacy_checkpoint_incomplete", reason="a reader held the WAL")
 
 
 def _plural(n: int, word: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,3 +37,19 @@ async def erased_indices(
     if not hit:
         return set()
     return {i for i, hs in enumerate(per_record) if any(h in hit for h in hs)}
+
+
+async def erased_identifiers(
+    session: AsyncSession,
+    key: HashKey | None,
+    emails: Collection[str],
+    phones: Collection[str],
+) -> set[str]:
+    """Which of these normalised emails and E.164 phones were erased: one indexed lookup
+    (none when nobody was ever erased)."""
+    if key is None or not (emails or phones):
+        return set()
+    hashed = {key.digest("email", e): e for e in emails}
+    hashed.update({key.digest("phone", p): p for p in phones})
+    hit = await repository.tombstoned(session, hashed)
+    return {hashed[h] for h in hit}

@@ -94,6 +94,12 @@ async def mark_touchpoints(session: AsyncSession, attached: Sequence[tuple[int, 
     )
 
 
+async def delete_messages(session: AsyncSession, row_ids: Sequence[int]) -> None:
+    """Stored rows whose person turned out to be erased."""
+    if row_ids:
+        await session.execute(MESSAGES.delete().where(MESSAGES.c.id.in_(list(row_ids))))
+
+
 def _keys_clause(keys: Sequence[Key]) -> ColumnElement[bool]:
     by_kind: dict[str, list[str]] = {}
     for kind, value in keys:

@@ -217,6 +217,7 @@ class TrackingOut(BaseModel):
                     "received": 3,
                     "accepted": 3,
                     "duplicates": 0,
+                    "dropped": 0,
                     "rejected": [],
                     "touchpoints": 2,
                     "attached": 1,
@@ -232,6 +233,10 @@ class TrackingOut(BaseModel):
     received: int = Field(description="messages in the request")
     accepted: int = Field(description="new messages stored")
     duplicates: int = Field(description="messages whose messageId was already stored")
+    dropped: int = Field(
+        default=0,
+        description="messages of a person erased on request: answered, stored nowhere",
+    )
     rejected: list[MessageProblem] = Field(
         default_factory=list, description="messages refused, with the field and the reason"
     )

@@ -25,6 +25,7 @@ from signup_sync.events.records import EventRecord
 from signup_sync.events.service import ingest
 from signup_sync.tracking import repository
 from signup_sync.tracking.config import WriteKey
+from signup_sync.tracking.erased import split_erased
 from signup_sync.tracking.identity import IdentityGraph, Key
 from signup_sync.tracking.messages import Parsed, names_of, to_record
 from signup_sync.tracking.schemas import (
@@ -34,6 +35,8 @@ from signup_sync.tracking.schemas import (
     UnmappedCount,
     UnmappedStat,
 )
+
+DROPPED = "dropped"  # not a stored status: marks a new row that is not inserted
 
 
 @dataclass(slots=True)
@@ -138,6 +141,8 @@ async def receive(
             stored.add(message.message_id)  # a repeat within the request is a duplicate too
             new.append(message)
 
+    fresh = len(new)
+    new, dropped = await split_erased(session, new)  # an erased person's: stored nowhere
     graph = IdentityGraph()
     await repository.load_identities(session, graph, set().union(*map(_ids_of, new)))
     plan = _Plan()
@@ -157,24 +162,36 @@ async def receive(
     plan.touches.sort(key=lambda t: t.order)
     outcomes = await ingest(session, [t.record for t in plan.touches])
     done: list[tuple[int, int, int]] = []
+    gone: list[int] = []
     for touch, outcome in zip(plan.touches, outcomes, strict=True):
-        if touch.row is not None:
+        if outcome.status == "erased":
+            # Its person was erased (their phone, or an email the pre-check did not see):
+            # the message is not kept either, new or stored.
+            if touch.row is not None:
+                touch.row["status"] = DROPPED
+                dropped += 1
+            elif touch.stored_id is not None:
+                gone.append(touch.stored_id)
+        elif touch.row is not None:
             touch.row.update(
                 status="touchpoint", lead_id=outcome.lead_id, event_id=outcome.event_id
             )
         elif touch.stored_id is not None:
             done.append((touch.stored_id, outcome.lead_id, outcome.event_id))
+    plan.rows = [row for row in plan.rows if row["status"] != DROPPED]
     await repository.insert_messages(
         session, [{k: v for k, v in row.items() if k != "index"} for row in plan.rows]
     )
     await repository.mark_touchpoints(session, done)
+    await repository.delete_messages(session, gone)
     await repository.save_identities(session, graph, received_at)
 
     unmapped = Counter(m.event_name or "" for m in new if m.unmapped)
     return TrackingOut(
         received=len(messages),
-        accepted=len(new),
-        duplicates=len(messages) - len(new),
+        accepted=fresh - dropped,
+        duplicates=len(messages) - fresh,
+        dropped=dropped,
         touchpoints=sum(1 for o in outcomes if o.status == "accepted"),
         attached=attached,
         pending=sum(1 for row in plan.rows if row["status"] == "pending"),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, or_, select, update
+from sqlalchemy import Table, and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -134,6 +134,10 @@ async def settle(session: AsyncSession, claim: Claimed, values: dict[str, Any]) 
 
 async def set_result(session: AsyncSession, delivery_id: int, result: dict[str, Any]) -> None:
     await session.execute(update(T).where(T.c.id == delivery_id).values(result=result))
+
+
+async def delete_delivery(session: AsyncSession, delivery_id: int) -> None:
+    await session.execute(delete(T).where(T.c.id == delivery_id))
 
 
 async def get_delivery(session: AsyncSession, delivery_id: int) -> WebhookDelivery | None:

@@ -130,6 +130,11 @@ async def _settle_done(factory: Factory, claim: repo.Claimed, built: Built) -> d
             raise _ClaimLost
         outcomes = await ingest(session, built.events) if built.events else []
         result = _result(built, outcomes)
+        if outcomes and all(o.status == "erased" for o in outcomes):
+            # Every record is of a person erased on request: keep nothing of theirs, not
+            # even the raw body (a redelivery is refused the same way).
+            await repo.delete_delivery(session, claim.id)
+            return {**result, "erased": len(outcomes)}
         await repo.set_result(session, claim.id, result)
         return result
 
