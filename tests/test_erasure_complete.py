@@ -38,6 +38,7 @@ from tests.fakes.eventbrite import TOKEN as EB_TOKEN
 from tests.fakes.eventbrite import FakeEventbrite, Switch
 from tests.fakes.zoom import CLIENT_ID, CLIENT_SECRET, W1, registrant, standard_zoom
 from tests.fakes.zoom import serve as serve_zoom
+from tests.helpers import LOCAL_OPTIONS, LOCAL_SETTINGS
 from tests.sync_fakes import add_source
 from tests.test_tracking_api import WRITE_KEY, basic
 from tests.webhook_support import EA_SECRET, EB_SECRET, ENV, POSH_SECRET, Z3_TS, sign, zoom_config
@@ -69,10 +70,10 @@ def settings(database_url: str) -> Settings:
 def secrets_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("TEST_ZOOM_CLIENT_ID", CLIENT_ID)
-    monkeypatch.setenv("TEST_ZOOM_CLIENT_SECRET", CLIENT_SECRET)
-    monkeypatch.setenv("TEST_EB_TOKEN", EB_TOKEN)
-    monkeypatch.setenv("TEST_EA_TOKEN", ea_fakes.TOKEN)
+    monkeypatch.setenv("SIGNUP_SYNC_SOURCE_TEST_ZOOM_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("SIGNUP_SYNC_SOURCE_TEST_ZOOM_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("SIGNUP_SYNC_SOURCE_TEST_EB_TOKEN", EB_TOKEN)
+    monkeypatch.setenv("SIGNUP_SYNC_SOURCE_TEST_EA_TOKEN", ea_fakes.TOKEN)
     yield
 
 
@@ -155,8 +156,8 @@ async def through_the_connectors(
             config={
                 "base_url": eb_url,
                 "organization_id": ORG,
-                "token_env": "TEST_EB_TOKEN",
-                "webhook_secret_env": "TEST_EB_WEBHOOK_SECRET",
+                "token_env": "SIGNUP_SYNC_SOURCE_TEST_EB_TOKEN",
+                "webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_EB_WEBHOOK_SECRET",
             },
         ),
         "zoom": await add_source(
@@ -167,20 +168,20 @@ async def through_the_connectors(
             "ea",
             config={
                 "base_url": ea.base_url,
-                "api_token_env": "TEST_EA_TOKEN",
+                "api_token_env": "SIGNUP_SYNC_SOURCE_TEST_EA_TOKEN",
                 "min_interval_seconds": 0,
-                "webhook_secret_env": "TEST_EA_WEBHOOK_SECRET",
+                "webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_EA_WEBHOOK_SECRET",
             },
         ),
         "poshvip": await add_source(
             factory,
             "posh",
             source_type="poshvip",
-            config={"webhook_secret_env": "TEST_POSH_WEBHOOK_SECRET"},
+            config={"webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_POSH_WEBHOOK_SECRET"},
         ),
     }
     for kind in ("eventbrite", "zoom", "easyappointments"):
-        result = await run_sync(factory, sources[kind], retry=NO_WAIT)
+        result = await run_sync(factory, sources[kind], retry=NO_WAIT, settings=LOCAL_SETTINGS)
         assert result.status in ("success", "partial"), (kind, result.error_messages)
     export = (
         "order_number,event_name,event_date,first_name,email,phone,total_paid,order_status,"
@@ -188,7 +189,7 @@ async def through_the_connectors(
         f"PSH-{TAG},Rooftop Fridays,2024-06-21 22:00,Ana,{ANA_MIXED},{PHONES[1]},46.50,"
         "approved,yes,2024-06-18 19:42\n"
     ).encode()
-    result = await run_sync(factory, sources["poshvip"], upload=export)
+    result = await run_sync(factory, sources["poshvip"], upload=export, settings=LOCAL_SETTINGS)
     assert result.status == "success", result.error_messages
 
 
@@ -250,7 +251,7 @@ async def through_the_webhooks(
     }
     r = await anon.post("/webhooks/poshvip", json=relay, headers={"X-Webhook-Secret": POSH_SECRET})
     assert r.status_code == 200, r.text
-    handled = await process_due(factory, retry=NO_WAIT)
+    handled = await process_due(factory, LOCAL_OPTIONS, retry=NO_WAIT)
     assert [s for _, s in handled] == ["done"] * 5, handled
     # One more, left pending in the inbox: erasure must not wait for the worker.
     raw = zoom_body("webinar.registration_approved", Z3_TS * 1000 + 2)
@@ -379,7 +380,9 @@ async def test_erasure_leaves_nothing_of_a_person_who_came_through_every_path(
     raw = zoom_body("webinar.registration_created", Z3_TS * 1000 + 3)
     r = await anon_client.post("/webhooks/zoom", content=raw, headers=sign(raw, Z3_TS))
     assert r.status_code == 200, r.text
-    assert [s for _, s in await process_due(session_factory, retry=NO_WAIT)] == ["done"]
+    assert [s for _, s in await process_due(session_factory, LOCAL_OPTIONS, retry=NO_WAIT)] == [
+        "done"
+    ]
     async with engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
     again = await client.post("/privacy/erase", json={"email": ANA})  # checkpoints again

@@ -15,16 +15,16 @@ from signup_sync.settings import Settings
 from tests.sync_fakes import add_source
 from tests.webhook_support import ENV, deliveries, sign, zoom_config
 
-ENV_ZOOM = ENV["TEST_ZOOM_WEBHOOK_SECRET"]
+ENV_ZOOM = ENV["SIGNUP_SYNC_SOURCE_TEST_ZOOM_WEBHOOK_SECRET"]
 TYPES = ("zoom", "eventbrite", "easyappointments", "poshvip")
 CONFIGS: dict[str, dict[str, Any]] = {
     "zoom": zoom_config(),
     "eventbrite": {
         "organization_id": "215487369012",
-        "webhook_secret_env": "TEST_EB_WEBHOOK_SECRET",
+        "webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_EB_WEBHOOK_SECRET",
     },
-    "easyappointments": {"webhook_secret_env": "TEST_EA_WEBHOOK_SECRET"},
-    "poshvip": {"webhook_secret_env": "TEST_POSH_WEBHOOK_SECRET"},
+    "easyappointments": {"webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_EA_WEBHOOK_SECRET"},
+    "poshvip": {"webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_POSH_WEBHOOK_SECRET"},
 }
 BODIES = {
     "invalid-json": b'{"event": "webinar.registration_created",',

@@ -142,6 +142,7 @@ REGISTRY: dict[str, TableRule] = {
             "cursor": _no("a paging position: times, ids, a file hash"),
             "last_sync_status": _no(_CODE),
             "lease_owner": _no("a process id"),
+            "secret_values": _no("the source's API credentials, encrypted; no lead"),
         },
     ),
     "funnel_sync_logs": TableRule(
