@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signup_sync.bounds import bounded_int, utc_in_range
 from signup_sync.db.models import FunnelConversion, FunnelEvent, Lead
 from signup_sync.errors import InvalidInput, NotFound
 from signup_sync.leads import repository
@@ -24,6 +25,7 @@ from signup_sync.leads.schemas import (
     TimelineItem,
     stage_name,
 )
+from signup_sync.vocabulary import Stage
 
 
 def sort_key(lead: Lead, sort: LeadSort) -> Any:
@@ -50,14 +52,15 @@ def decode_cursor(cursor: str, sort: LeadSort) -> tuple[Any, int]:
             f"cursor was issued for sort={cursor_sort}; repeat that sort or start over",
             field="cursor",
         )
-    if not isinstance(lead_id, int) or isinstance(lead_id, bool):
-        raise bad
     try:
+        # Bounded as the database holds them: a forged id of 2**70 or a year-9999 key is
+        # refused here, not as an overflow in the driver.
+        bounded_int(lead_id, 1)
         if sort.key == "stage":
-            if not isinstance(key, int) or isinstance(key, bool):
-                raise ValueError
-            return key, lead_id
-        return datetime.fromisoformat(key), lead_id
+            return bounded_int(key, 0, int(max(Stage))), lead_id
+        moment = datetime.fromisoformat(key)
+        utc_in_range(moment)
+        return moment, lead_id
     except (ValueError, TypeError):
         raise bad from None
 

@@ -64,7 +64,7 @@ from signup_sync.sources.base import Connector, Page, RetryPolicy, SourceConfig,
 from signup_sync.sources.errors import FatalSourceError, SkipRecord
 from signup_sync.sync import lease
 from signup_sync.sync import repository as repo
-from signup_sync.sync.clean import clean_event
+from signup_sync.sync.clean import check_time, clean_event
 from signup_sync.sync.schemas import SourceSyncResult, SyncOptions
 from signup_sync.sync.start import (
     Factory,
@@ -140,7 +140,7 @@ def _map_page(
             mapped = list(connector.map_record(raw))
             for event in mapped:
                 event.source_id = source_id
-                clean_event(event)
+                check_time(clean_event(event))
                 # Fail here, per record, rather than in ingestion, per page.
                 _ = event.lead_key, event.stage
         except SkipRecord as exc:

@@ -34,6 +34,7 @@ from signup_sync.logs import get_logger
 from signup_sync.settings import Settings
 from signup_sync.sources.base import RetryPolicy
 from signup_sync.sources.errors import FatalSourceError, SkipRecord
+from signup_sync.sync.clean import check_time
 from signup_sync.sync.tally import Secrets, describe
 from signup_sync.webhooks import repository as repo
 from signup_sync.webhooks.process import Built, Refused, build, context
@@ -99,6 +100,13 @@ async def _build(
         built = await build(claim.body, ctx)
     except SkipRecord as exc:
         return Built(notes=[f"skipped: {exc.reason}"]), secrets
+    kept = []
+    for event in built.events:
+        try:
+            kept.append(check_time(event))
+        except SkipRecord as exc:
+            built.notes.append(f"skipped: {exc.reason}")
+    built.events = kept
     for event in built.events:
         event.source_id = source.id
     return built, secrets

@@ -1,0 +1,169 @@
+"""No input reaches a 5xx: extreme date-times, numbers, cursors and zone names are 422s naming
+the field (issue 13, finding 5 and 6), on both backends."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from signup_sync.db.models import FunnelEvent
+from tests.conftest import TOKEN
+
+LOW = "0001-01-01T00:00:00+01:00"  # overflows when converted to UTC
+HIGH = "9999-12-31T23:59:59-05:00"  # overflows too
+OUTSIDE = [LOW, HIGH, "1899-12-31T23:59:59Z", "3000-01-01T00:00:00Z", "0001-01-01T00:00:00"]
+
+
+def fields(response: httpx.Response) -> set[str]:
+    return {e["field"] for e in response.json().get("errors", [])}
+
+
+def event(**extra: Any) -> dict[str, Any]:
+    return {
+        "source_type": "manual",
+        "event_type": "lead_captured",
+        "email": "ana@example.com",
+        **extra,
+    }
+
+
+async def events_stored(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(FunnelEvent)) or 0)
+
+
+@pytest.mark.parametrize("when", OUTSIDE)
+async def test_event_time_outside_the_range_is_a_422_naming_it(
+    client: httpx.AsyncClient, when: str
+) -> None:
+    r = await client.post("/funnel/event", json=event(occurred_at=when))
+    assert r.status_code == 422, r.text
+    assert fields(r) == {"occurred_at"}
+    assert "1900-01-01" in r.text and "2999-12-31" in r.text
+
+
+@pytest.mark.parametrize("when", [LOW, HIGH])
+async def test_one_extreme_item_of_a_batch_is_rejected_alone(
+    client: httpx.AsyncClient, engine: AsyncEngine, when: str
+) -> None:
+    good = event(email="bo@example.com", occurred_at="2026-01-01T00:00:00Z")
+    r = await client.post("/funnel/events/batch", json={"events": [good, event(occurred_at=when)]})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [item["status"] for item in results] == ["accepted", "rejected"]
+    assert [e["field"] for e in results[1]["errors"]] == ["occurred_at"]
+    assert await events_stored(engine) == 1
+
+
+@pytest.mark.parametrize("when", [LOW, HIGH])
+async def test_conversion_time_outside_the_range_is_a_422(
+    client: httpx.AsyncClient, when: str
+) -> None:
+    body = {"email": "ana@example.com", "converted_at": when}
+    r = await client.post("/funnel/conversion", json=body)
+    assert r.status_code == 422, r.text
+    assert fields(r) == {"converted_at"}
+
+
+@pytest.mark.parametrize("when", [LOW, HIGH])
+async def test_sync_all_since_outside_the_range_is_a_422(
+    client: httpx.AsyncClient, when: str
+) -> None:
+    r = await client.post("/sync/all", json={"since": when})
+    assert r.status_code == 422, r.text
+    assert fields(r) == {"since"}
+
+
+@pytest.mark.parametrize("when", [LOW, HIGH])
+async def test_csv_cell_outside_the_range_is_a_rejected_row(
+    client: httpx.AsyncClient, engine: AsyncEngine, when: str
+) -> None:
+    csv = f"Email,Date\nana@example.com,2026-01-02\nbo@example.com,{when}\n"
+    r = await client.post(
+        "/import/csv?source_type=manual",
+        content=csv.encode(),
+        headers={"Content-Type": "text/csv"},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["rows"], body["accepted"], body["rejected"]) == (2, 1, 1)
+    rejected = [row for row in body["results"] if row["status"] == "rejected"]
+    assert [row["row"] for row in rejected] == [3]
+    assert {e["field"] for e in rejected[0]["errors"]} == {"occurred_at"}
+    assert await events_stored(engine) == 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/leads?end_date=9999-12-31",
+        "/leads?start_date=0001-01-01",
+        "/export/leads.csv?end_date=9999-12-31",
+        "/export/events.csv?end_date=9999-12-31",
+        "/export/conversions.csv?start_date=9999-12-31T23:59:59-05:00",
+        "/analytics/funnel-metrics?end_date=1000-01-01",
+    ],
+)
+async def test_query_dates_outside_the_range_are_a_422(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    r = await client.get(path)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    assert fields(r) & {"start_date", "end_date"}
+
+
+async def test_dashboard_with_an_extreme_date_shows_a_message(
+    anon_client: httpx.AsyncClient,
+) -> None:
+    await anon_client.post("/dashboard/login", data={"token": TOKEN, "next": "/dashboard"})
+    r = await anon_client.get("/dashboard?end_date=9999-12-31")
+    assert r.status_code == 422, r.text
+    assert "end_date" in r.text
+
+
+async def test_time_to_convert_bins_are_bounded(client: httpx.AsyncClient) -> None:
+    r = await client.get("/analytics/time-to-convert?bins=1,99999999999999999999999")
+    assert r.status_code == 422, r.text
+    assert fields(r) == {"bins"}
+
+
+def cursor(data: dict[str, Any]) -> str:
+    raw = json.dumps(data, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"s": "-first_seen_at", "k": "2026-01-01T00:00:00+00:00", "i": 2**70},
+        {"s": "-first_seen_at", "k": "2026-01-01T00:00:00+00:00", "i": -(2**70)},
+        {"s": "-first_seen_at", "k": "9999-12-31T23:59:59-05:00", "i": 1},
+        {"s": "-first_seen_at", "k": "0001-01-01T00:00:00+01:00", "i": 1},
+        {"s": "-stage", "k": 2**70, "i": 1},
+    ],
+)
+async def test_a_forged_cursor_is_a_422(client: httpx.AsyncClient, data: dict[str, Any]) -> None:
+    r = await client.get("/leads", params={"cursor": cursor(data), "sort": data["s"]})
+    assert r.status_code == 422, r.text
+    assert fields(r) == {"cursor"}
+
+
+async def test_a_too_long_time_zone_name_is_a_422_not_a_database_outage(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.post(
+        "/import/csv",
+        params={"source_type": "manual", "timezone": "A" * 256},
+        content=b"Email,Date\nana@example.com,2026-01-02\n",
+        headers={"Content-Type": "text/csv"},
+    )
+    assert r.status_code == 422, r.text
+    assert "retry-after" not in r.headers
+    assert fields(r) == {"timezone"}
