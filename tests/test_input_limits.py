@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -12,7 +13,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from signup_sync.bounds import OUT_OF_RANGE
 from signup_sync.db.models import FunnelEvent
+from signup_sync.events.records import EventRecord
+from signup_sync.settings import Settings, load_settings
+from signup_sync.sources.base import Page
+from signup_sync.sync.runner import _map_page
+from signup_sync.sync.tally import Tally
 from tests.conftest import TOKEN
 
 LOW = "0001-01-01T00:00:00+01:00"  # overflows when converted to UTC
@@ -167,3 +174,61 @@ async def test_a_too_long_time_zone_name_is_a_422_not_a_database_outage(
     assert r.status_code == 422, r.text
     assert "retry-after" not in r.headers
     assert fields(r) == {"timezone"}
+
+
+WRITE_KEY = "wk-limits-0001"
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return load_settings(
+        database_url=database_url,
+        service_tokens=TOKEN,
+        auto_migrate=False,
+        sync_scheduler_enabled=False,
+        webhook_worker_enabled=False,
+        segment_write_keys=WRITE_KEY,
+    )
+
+
+@pytest.mark.parametrize("field", ["timestamp", "originalTimestamp", "sentAt"])
+@pytest.mark.parametrize("when", [LOW, HIGH])
+async def test_v1_times_outside_the_range_are_refused_naming_the_field(
+    anon_client: httpx.AsyncClient, field: str, when: str
+) -> None:
+    """/v1 keeps Segment's status for a message it will never accept: 400, not retried."""
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()}
+    body = {"type": "track", "event": "Signed Up", "userId": "u-1", field: when}
+    r = await anon_client.post("/v1/track", json=body, headers=auth)
+    assert r.status_code == 400, r.text
+    assert {e["field"] for e in r.json()["errors"]} == {field}
+    batch = {"batch": [body]}
+    r = await anon_client.post("/v1/batch", json=batch, headers=auth)
+    assert r.status_code < 500, r.text
+    assert field in r.text
+
+
+class _Connector:
+    """A connector whose records carry the given times (the runner's mapping step alone)."""
+
+    def map_record(self, raw: Any) -> list[EventRecord]:
+        return [
+            EventRecord(
+                source_type="manual",
+                event_type="lead_captured",
+                occurred_at=raw,
+                email="ana@example.com",
+            )
+        ]
+
+
+def test_connector_records_outside_the_range_are_skipped_with_the_reason() -> None:
+    far = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-5)))
+    early = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1)))
+    fine = datetime(2026, 1, 1, tzinfo=UTC)
+    tally = Tally()
+    page = Page(records=[far, fine, early, datetime(1899, 12, 31, tzinfo=UTC)])
+    events, owners = _map_page(_Connector(), page, 7, tally, 1)  # type: ignore[arg-type]
+    assert [e.occurred_at for e in events] == [fine] and owners == [1]
+    assert tally.skipped == 3
+    assert list(tally.skip_reasons) == [f"occurred_at {OUT_OF_RANGE}"]
