@@ -85,7 +85,7 @@ def test_bins(raw: str) -> None:
     except InvalidInput as exc:
         assert exc.field == "bins"
         return
-    assert 1 <= edges[0] and edges[-1] <= MAX_BIN_DAYS and list(edges) == sorted(set(edges))
+    assert edges[0] >= 1 and edges[-1] <= MAX_BIN_DAYS and list(edges) == sorted(set(edges))
 
 
 def _forged(sort: str, key: Any, lead_id: Any) -> str:
