@@ -232,3 +232,29 @@ def test_connector_records_outside_the_range_are_skipped_with_the_reason() -> No
     assert [e.occurred_at for e in events] == [fine] and owners == [1]
     assert tally.skipped == 3
     assert list(tally.skip_reasons) == [f"occurred_at {OUT_OF_RANGE}"]
+
+
+@pytest.mark.parametrize(
+    ("source_type", "config", "field"),
+    [
+        (
+            "easyappointments",
+            {"base_url": "https://ea.example.com/index.php/api/v1", "site_timezone": "A" * 256},
+            "site_timezone",
+        ),
+        (
+            "poshvip",
+            {"file_url": "https://posh.example.com/x.csv", "timezone": "A" * 256},
+            "timezone",
+        ),
+    ],
+)
+async def test_a_too_long_time_zone_name_in_a_source_config_is_a_422(
+    client: httpx.AsyncClient, source_type: str, config: dict[str, Any], field: str
+) -> None:
+    body = {"source_type": source_type, "name": "Zone test", "config": config}
+    r = await client.post("/sources", json=body)
+    assert r.status_code == 422, r.text
+    assert "retry-after" not in r.headers
+    assert any(name.endswith(field) for name in fields(r)), r.text
+    assert "A" * 100 not in r.text  # the name is not echoed whole
