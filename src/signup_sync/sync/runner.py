@@ -53,6 +53,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from signup_sync import sources
+from signup_sync.bounds import OUT_OF_RANGE
 from signup_sync.db.session import unit_of_work
 from signup_sync.db.types import utcnow
 from signup_sync.events.records import EventRecord
@@ -145,6 +146,9 @@ def _map_page(
                 _ = event.lead_key, event.stage
         except SkipRecord as exc:
             tally.skip(exc.reason)
+            continue
+        except OverflowError:  # a connector's own time parsing met a year-1 or year-9999 value
+            tally.skip(f"a time {OUT_OF_RANGE}")
             continue
         except Exception as exc:
             tally.skip(f"mapping error: {type(exc).__name__}")

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signup_sync import metrics, sources
+from signup_sync.bounds import OUT_OF_RANGE
 from signup_sync.db.session import run_in_transaction, unit_of_work
 from signup_sync.db.types import utcnow
 from signup_sync.events.service import ingest
@@ -100,6 +101,8 @@ async def _build(
         built = await build(claim.body, ctx)
     except SkipRecord as exc:
         return Built(notes=[f"skipped: {exc.reason}"]), secrets
+    except OverflowError:  # a time at year 1 or 9999: retrying cannot help
+        return Built(notes=[f"skipped: a time {OUT_OF_RANGE}"]), secrets
     kept = []
     for event in built.events:
         try:
