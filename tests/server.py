@@ -36,9 +36,10 @@ class RunningServer:
 
 @contextmanager
 def run_server(
-    database_url: str, tmp_path: Path, *, extra_env: dict[str, str] | None = None
+    database_url: str, tmp_path: Path, *, extra_env: dict[str, str | None] | None = None
 ) -> Iterator[RunningServer]:
-    """Start `signup-sync serve` against ``database_url`` and wait until /health answers."""
+    """Start `signup-sync serve` against ``database_url`` and wait until /health answers
+    (an ``extra_env`` value of None unsets that variable)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ENGARDE_", "SIGNUP_SYNC_"))}
     # This checkout's sources first, whatever the cwd (a relative PYTHONPATH would not follow
@@ -53,9 +54,13 @@ def run_server(
             "SYNC_SCHEDULER_ENABLED": "false",
             # The fake source servers listen on 127.0.0.1 (refused by default).
             "SIGNUP_SYNC_OUTBOUND_ALLOW": "127.0.0.0/8",
-            **(extra_env or {}),
         }
     )
+    for name, value in (extra_env or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     log_path = tmp_path / f"server-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

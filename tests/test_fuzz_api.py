@@ -13,11 +13,16 @@ source stays readable so that it can be reactivated).
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from tests.server import run_server
 
@@ -110,3 +115,89 @@ def test_fuzz_whole_api(engine, database_url: str, tmp_path: Path) -> None:
         output = result.stdout + result.stderr
         assert result.returncode == 0, output[-6000:]
         assert " 500" not in server.logs()
+
+
+# Values at and past every documented limit (bounds.py): the range's own edges, the instants
+# that overflow when converted to UTC, and what datetime cannot hold at all.
+BOUNDARY_TIMES = [
+    "0001-01-01T00:00:00+01:00",
+    "0001-01-01T00:00:00",
+    "1899-12-31T23:59:59Z",
+    "1900-01-01T00:00:00Z",
+    "2999-12-31T23:59:59.999999Z",
+    "3000-01-01T00:00:00Z",
+    "9999-12-31T23:59:59-05:00",
+    "9999-12-31T23:59:59.999999+00:00",
+]
+BOUNDARY_QUERY: dict[str, list[Any]] = {
+    "start_date": ["0001-01-01", "1899-12-31", "1900-01-01", "9999-12-31", *BOUNDARY_TIMES],
+    "end_date": ["0001-01-01", "2999-12-31", "3000-01-01", "9999-12-31", *BOUNDARY_TIMES],
+    "bins": ["1,99999999999999999999999", "0", "1,401768", "1,401769", "-1", "1," * 40],
+    "cursor": [
+        base64.urlsafe_b64encode(json.dumps(c).encode()).decode().rstrip("=")
+        for c in (
+            {"s": "-first_seen_at", "k": "2026-01-01T00:00:00+00:00", "i": 2**70},
+            {"s": "-first_seen_at", "k": "9999-12-31T23:59:59-05:00", "i": 1},
+            {"s": "stage", "k": 2**70, "i": 1},
+        )
+    ],
+    "timezone": ["A" * 256, "../../etc/passwd", "Etc/GMT+12"],
+    "limit": [0, 2**63, 2**70, -(2**70)],
+}
+
+
+def with_boundary_examples(schema: Any) -> Any:
+    """The OpenAPI document with the boundary values as examples of every date-time field
+    and of the query parameters that parse numbers, dates, cursors and zone names."""
+    if isinstance(schema, list):
+        return [with_boundary_examples(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: with_boundary_examples(value) for key, value in schema.items()}
+    if out.get("format") == "date-time":
+        out["examples"] = BOUNDARY_TIMES
+    if out.get("in") == "query" and out.get("name") in BOUNDARY_QUERY:
+        values = BOUNDARY_QUERY[str(out["name"])]
+        out["examples"] = {f"edge{i}": {"value": v} for i, v in enumerate(values)}
+    return out
+
+
+def test_fuzz_boundary_values(engine, database_url: str, tmp_path: Path) -> None:
+    """The examples phase sends each boundary value; the coverage phase adds the edges of
+    every declared minimum/maximum/length. Nothing may answer 5xx."""
+    with run_server(database_url, tmp_path, extra_env={"SEGMENT_WRITE_KEYS": WRITE_KEY}) as server:
+        document = httpx.get(f"{server.url}/openapi.json", timeout=30).json()
+        path = tmp_path / "openapi-boundaries.json"
+        path.write_text(json.dumps(with_boundary_examples(document)))
+        result = subprocess.run(
+            [
+                *_schemathesis(),
+                "run",
+                str(path),
+                "--url",
+                server.url,
+                "--header",
+                f"Authorization: Bearer {server.token}",
+                "--exclude-path-regex",
+                "^/v1/",
+                "--phases",
+                "examples,coverage",
+                "--checks",
+                "not_a_server_error",
+                "--workers",
+                "1",
+                "--seed",
+                "20261208",
+                "--no-color",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            cwd=tmp_path,
+        )
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output[-6000:]
+        logs = server.logs()
+        assert " 500" not in logs and '"status": 500' not in logs
+        # The edges reached the parsers: some were refused as outside the range.
+        assert '"status": 422' in logs

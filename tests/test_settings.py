@@ -49,7 +49,9 @@ def test_environment_is_read(monkeypatch) -> None:
     assert settings.service_tokens == ["token-one-123", "token-two-456"]
     assert settings.cors_origins == ["https://app.engarde.media", "https://admin.engarde.media"]
     assert settings.port == 9000
-    assert not settings.should_auto_migrate
+    assert (
+        settings.should_auto_migrate
+    )  # migrates under the advisory lock (AUTO_MIGRATE=false: not)
 
 
 @pytest.mark.parametrize(

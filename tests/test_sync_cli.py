@@ -140,3 +140,13 @@ def test_sync_a_posh_export_file(cli: CliRunner, tmp_path: Path) -> None:
     assert [c.strip() for c in row.split("│") if c.strip()][1:6] == [
         "success", "13", "8", "2", "2",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+01:00"])
+def test_sync_since_outside_the_date_range_is_an_error_not_a_traceback(
+    cli: CliRunner, fake_connector: type[FakeConnector], when: str
+) -> None:
+    done = cli.invoke(app, ["sync", "easyappointments", "--since", when])
+    assert done.exit_code == 2, done.output
+    assert "since" in done.output and "1900-01-01" in done.output
+    assert done.exception is None or isinstance(done.exception, SystemExit)

@@ -53,6 +53,7 @@ def serve(
     import uvicorn
 
     from signup_sync.app import TOKEN_ENV, generate_token
+    from signup_sync.db.health import SchemaState, schema_state
     from signup_sync.db.session import create_engine
     from signup_sync.upgrade import upgrade as upgrade_schema
 
@@ -65,16 +66,26 @@ def serve(
         os.environ[TOKEN_ENV] = generate_token()
     token = os.environ[TOKEN_ENV].split(",")[0].strip() if generated else None
 
-    if settings.should_auto_migrate:
-
-        async def _migrate() -> None:
-            engine = create_engine(settings)
+    async def _schema() -> SchemaState | None:
+        engine = create_engine(settings)
+        try:
+            if settings.should_auto_migrate:
+                await upgrade_schema(engine)  # PostgreSQL: under the advisory lock
+                return None
             try:
-                await upgrade_schema(engine)
-            finally:
-                await engine.dispose()
+                return await schema_state(engine)
+            except Exception:  # unreachable now: start anyway, /health says why (503)
+                return None
+        finally:
+            await engine.dispose()
 
-        asyncio.run(_migrate())
+    state = asyncio.run(_schema())
+    if state is not None and state.behind:
+        # AUTO_MIGRATE=false: the operator migrates; serving now would answer 500s.
+        console.print(
+            f"Not starting: the database {state.describe()} (AUTO_MIGRATE=false)", markup=False
+        )
+        raise typer.Exit(code=1)
 
     from signup_sync.exposition import prepare_multiprocess_dir
 
@@ -295,8 +306,8 @@ def demo(
     async def _run() -> tuple[int, demo_data.StoreResult, FunnelMetrics]:
         engine = create_engine(settings)
         try:
-            if settings.should_auto_migrate:
-                await upgrade_schema(engine)
+            # Always: the demo writes to every table, so a database behind would crash it.
+            await upgrade_schema(engine)
             factory = create_session_factory(engine)
             removed = 0
             if reset:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from signup_sync.bounds import DATE_RANGE, utc_in_range
 from signup_sync.errors import DomainError
 from signup_sync.settings import Settings, SettingsError, load_settings
 from signup_sync.sources.access import SourceAccess
@@ -67,11 +68,13 @@ def _moment(raw: str | None, name: str) -> datetime | None:
     if raw is None:
         return None
     try:
-        value = datetime.fromisoformat(raw.strip())
+        return utc_in_range(datetime.fromisoformat(raw.strip()))
     except ValueError:
-        err.print(f"[red]Error ({name}):[/red] expected YYYY-MM-DD or an ISO 8601 date-time")
+        err.print(
+            f"[red]Error ({name}):[/red] expected YYYY-MM-DD or an ISO 8601 date-time "
+            f"from {DATE_RANGE}"
+        )
         raise typer.Exit(code=2) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def result_table(results: Sequence[SourceSyncResult]) -> Table:

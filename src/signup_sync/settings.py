@@ -368,8 +368,8 @@ class Settings(BaseSettings):
 
     @property
     def should_auto_migrate(self) -> bool:
-        """The embedded default upgrades itself; PostgreSQL does only when asked."""
-        return self.auto_migrate if self.auto_migrate is not None else self.is_sqlite
+        """Migrate at start (under PostgreSQL's advisory lock) unless AUTO_MIGRATE=false."""
+        return self.auto_migrate if self.auto_migrate is not None else True
 
 
 _ALIASES = {

@@ -18,6 +18,7 @@ from signup_sync.api.deps import Uow
 from signup_sync.api.funnel import ERRORS
 from signup_sync.api.roles import Role, RoleRoute, require_role
 from signup_sync.attribution.models import AttributionModel
+from signup_sync.bounds import DATE_RANGE, utc_in_range
 from signup_sync.errors import InvalidInput
 from signup_sync.vocabulary import SourceType
 
@@ -43,12 +44,13 @@ def parse_bound(raw: str | None, field: str, *, end: bool) -> datetime | None:
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
-            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return start + timedelta(days=1) if end else start
-        moment = datetime.fromisoformat(text)
+            moment = utc_in_range(datetime(day.year, day.month, day.day, tzinfo=UTC))
+            return moment + timedelta(days=1) if end else moment
+        moment = utc_in_range(datetime.fromisoformat(text))
     except ValueError:
-        raise InvalidInput(f"{field} must be {_DATE_HELP}", field=field) from None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        raise InvalidInput(
+            f"{field} must be {_DATE_HELP}, from {DATE_RANGE}", field=field
+        ) from None
     # A date-time end is inclusive; the query's bound is exclusive.
     return moment + timedelta(microseconds=1) if end else moment
 
@@ -99,19 +101,25 @@ _GROUP_HELP = (
 )
 
 
+# A histogram edge past the widest possible span of supported dates means nothing.
+MAX_BIN_DAYS = 401_768  # 1900-01-01 .. 2999-12-31
+
+
 def parse_bins(raw: str | None) -> tuple[int, ...]:
+    """Histogram edges in whole days: 1 to 30 increasing numbers from 1 to MAX_BIN_DAYS."""
     if raw is None or not raw.strip():
         return DEFAULT_BINS
+    rule = f"bins must be 1 to 30 increasing whole days from 1 to {MAX_BIN_DAYS}, e.g. 1,7,30"
+    parts = raw.split(",")
+    # Length first: int() of a huge digit string is slow (and refused past 4300 digits).
+    if not 1 <= len(parts) <= 30 or any(len(part.strip()) > 6 for part in parts):
+        raise InvalidInput(rule, field="bins")
     try:
-        edges = tuple(int(part) for part in raw.split(","))
+        edges = tuple(int(part) for part in parts)
     except ValueError:
-        raise InvalidInput(
-            "bins must be comma-separated whole days, e.g. 1,7,30", field="bins"
-        ) from None
-    if not 1 <= len(edges) <= 30 or edges[0] < 1 or any(b <= a for a, b in pairwise(edges)):
-        raise InvalidInput(
-            "bins must be 1 to 30 increasing whole days, the first at least 1", field="bins"
-        )
+        raise InvalidInput(rule, field="bins") from None
+    if edges[0] < 1 or edges[-1] > MAX_BIN_DAYS or any(b <= a for a, b in pairwise(edges)):
+        raise InvalidInput(rule, field="bins")
     return edges
 
 

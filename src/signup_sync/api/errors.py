@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import asyncpg.exceptions
@@ -126,15 +127,53 @@ async def _dbapi(request: Request, exc: Exception) -> JSONResponse:
     raise exc
 
 
+def bad_statement(exc: BaseException) -> bool:
+    """Whether an OperationalError is SQLite's generic SQLITE_ERROR (no such table, a syntax
+    error): a bug or a schema behind, not a database that is busy, full or unreachable."""
+    orig = getattr(exc, "orig", None)
+    return isinstance(orig, sqlite3.Error) and (
+        getattr(orig, "sqlite_errorname", None) == "SQLITE_ERROR"
+    )
+
+
+async def _operational(request: Request, exc: Exception) -> JSONResponse:
+    if bad_statement(exc):
+        raise exc  # the 500 of RequestContextMiddleware, with its request id
+    return await _database_down(request, exc)
+
+
 DATABASE_DOWN: tuple[type[Exception], ...] = (
-    sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
     sqlalchemy.exc.TimeoutError,
     sqlalchemy.exc.DisconnectionError,
-    ConnectionError,
-    OSError,
-    TimeoutError,
 )
+# Raised bare by the drivers when a connection cannot be made or times out; but also by
+# anything else (a too-long time-zone name is an OSError from the file system). Only those
+# raised inside the database stack mean "the database is unavailable".
+MAYBE_DATABASE_DOWN: tuple[type[Exception], ...] = (ConnectionError, OSError, TimeoutError)
+_DATABASE_MODULES = ("sqlalchemy.", "asyncpg.", "aiosqlite.", "sqlite3.", "signup_sync.db.")
+
+
+def raised_by_database(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it was raised from) came out of the database stack."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        tb = seen.__traceback__
+        while tb is not None:
+            module = str(tb.tb_frame.f_globals.get("__name__", ""))
+            if module.startswith(_DATABASE_MODULES):
+                return True
+            tb = tb.tb_next
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+async def _os_error(request: Request, exc: Exception) -> JSONResponse:
+    if raised_by_database(exc):
+        return await _database_down(request, exc)
+    raise exc  # a bug, not an outage: the 500 of RequestContextMiddleware, with its request id
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -143,4 +182,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http)
     for exc_type in DATABASE_DOWN:
         app.add_exception_handler(exc_type, _database_down)
+    app.add_exception_handler(sqlalchemy.exc.OperationalError, _operational)
+    for exc_type in MAYBE_DATABASE_DOWN:
+        app.add_exception_handler(exc_type, _os_error)
     app.add_exception_handler(sqlalchemy.exc.DBAPIError, _dbapi)

@@ -83,8 +83,30 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", []), extra]
             await send(message)
 
+        started_response = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started_response
+            if message["type"] == "http.response.start":
+                started_response = True
+            await send_with_id(message)
+
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_tracked)
+        except Exception:
+            if started_response:
+                raise  # half a response: only closing the connection tells the client
+            # Answered here, not re-raised: Starlette's fallback would send text/plain without
+            # the request id and re-raise, and uvicorn then drops the keep-alive connection.
+            log.exception("unhandled_error", method=scope.get("method"), path=scope.get("path"))
+            status = 500
+            body = {
+                "error": "internal_error",
+                "detail": "An unexpected error occurred; it is logged under this request id",
+                "request_id": request_id,
+            }
+            for message in _json(500, body, request_id):
+                await send(message)
         finally:
             self._log(scope, status, started)
             structlog.contextvars.clear_contextvars()

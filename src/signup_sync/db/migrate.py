@@ -84,3 +84,8 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def known_revisions() -> list[str]:
+    """Every revision shipped in the package."""
+    return [rev.revision for rev in ScriptDirectory.from_config(alembic_config()).walk_revisions()]

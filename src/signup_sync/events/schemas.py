@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from signup_sync.bounds import UtcDateTime, utc_in_range
 from signup_sync.events.records import EventRecord
 from signup_sync.leads.identity import validate_normalised_email
 from signup_sync.vocabulary import EventType, SourceType
@@ -42,14 +43,8 @@ ClickId = Text
 Utm = Annotated[Annotated[str, Field(max_length=255), AfterValidator(str.lower)] | None, _Blank]
 
 
-def _iso_text_only(value: Any) -> Any:
-    # Pydantic would read a bare number as a Unix timestamp; the documented type is a string.
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        raise ValueError("must be an ISO 8601 date-time string")
-    return value
-
-
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text_only)]
+# Every date-time field: ISO 8601 text, converted to UTC, inside the supported range.
+IsoDateTime = UtcDateTime
 
 
 def as_utc(value: datetime) -> datetime:
@@ -88,7 +83,7 @@ def check_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
 def check_occurred_at(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    value = as_utc(value)
+    value = utc_in_range(value)
     if value > datetime.now(UTC) + MAX_FUTURE_SKEW:
         raise ValueError("is more than a day in the future")
     if value.year < 2000:

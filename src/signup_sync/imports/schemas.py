@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from signup_sync.bounds import zone
 from signup_sync.events.schemas import EventIn, FieldError
 from signup_sync.leads.identity import validate_normalised_email
-from signup_sync.sources.csv_import import zone
 from signup_sync.vocabulary import EventType, SourceType
 
 # Our fields and the header spellings recognised without a mapping (case, spaces, '-', '_'

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signup_sync.bounds import zone
 from signup_sync.errors import InvalidInput
 from signup_sync.events.records import EventRecord
 from signup_sync.events.schemas import FieldError, to_record
@@ -34,7 +35,6 @@ from signup_sync.sources.csv_import import (
     parse_timestamp,
     split_name,
     text_from_bytes,
-    zone,
 )
 
 Chunk = Sequence[tuple[Row, dict[str, str]]]

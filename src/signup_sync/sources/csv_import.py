@@ -19,12 +19,14 @@ import itertools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TextIO
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
+
+from signup_sync.bounds import utc_in_range
+from signup_sync.bounds import zone as zone
 
 IGNORE = "ignore"
 HASH_CHUNK = 1024 * 1024
@@ -224,16 +226,6 @@ class CsvRows:
 _NOT_TEXT = "not a UTF-8 text file (save it as 'CSV UTF-8')"
 
 
-def zone(name: str) -> ZoneInfo:
-    """An IANA time zone by name; ValueError naming it if unknown."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"unknown time zone {name!r} (use an IANA name like America/New_York)"
-        ) from None
-
-
 def parse_timestamp(raw: str, tz: tzinfo, date_format: str | None = None) -> tuple[datetime, bool]:
     """A UTC time from what a spreadsheet holds; times without an offset are in ``tz``.
 
@@ -263,7 +255,7 @@ def parse_timestamp(raw: str, tz: tzinfo, date_format: str | None = None) -> tup
     local = value.tzinfo is None
     if local:
         value = value.replace(tzinfo=tz)
-    return value.astimezone(UTC), local
+    return utc_in_range(value), local
 
 
 def parse_flag(raw: str | None) -> bool:

@@ -119,8 +119,8 @@ class EasyAppointmentsConfig(SourceConfig):
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
+        raise ValueError(f"unknown time zone {name[:64]!r}") from None
 
 
 def secret(ctx: SourceContext, key: str, env: str | None) -> str:

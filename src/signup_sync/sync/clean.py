@@ -14,7 +14,9 @@ from typing import Any
 
 import orjson
 
+from signup_sync.bounds import OUT_OF_RANGE, in_range
 from signup_sync.events.records import EventRecord
+from signup_sync.sources.errors import SkipRecord
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _FIELDS = tuple(f.name for f in dataclasses.fields(EventRecord))
@@ -63,4 +65,12 @@ def clean_event(event: EventRecord) -> EventRecord:
         event.metadata = clean_json(event.metadata)
     if event.extra and not is_storable_json(event.extra):
         event.extra = clean_json(event.extra)
+    return event
+
+
+def check_time(event: EventRecord) -> EventRecord:
+    """``event`` if its time is inside the supported range; SkipRecord saying why if not
+    (a source's year-9999 placeholder is one skipped record, not a failed page)."""
+    if not in_range(event.occurred_at):
+        raise SkipRecord(f"occurred_at {OUT_OF_RANGE}")
     return event

@@ -53,6 +53,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from signup_sync import sources
+from signup_sync.bounds import OUT_OF_RANGE
 from signup_sync.db.session import unit_of_work
 from signup_sync.db.types import utcnow
 from signup_sync.events.records import EventRecord
@@ -65,7 +66,7 @@ from signup_sync.sources.base import Connector, Page, RetryPolicy, SourceConfig,
 from signup_sync.sources.errors import FatalSourceError, SkipRecord
 from signup_sync.sync import lease
 from signup_sync.sync import repository as repo
-from signup_sync.sync.clean import clean_event
+from signup_sync.sync.clean import check_time, clean_event
 from signup_sync.sync.schemas import SourceSyncResult, SyncOptions
 from signup_sync.sync.start import (
     Factory,
@@ -141,11 +142,14 @@ def _map_page(
             mapped = list(connector.map_record(raw))
             for event in mapped:
                 event.source_id = source_id
-                clean_event(event)
+                check_time(clean_event(event))
                 # Fail here, per record, rather than in ingestion, per page.
                 _ = event.lead_key, event.stage
         except SkipRecord as exc:
             tally.skip(exc.reason)
+            continue
+        except OverflowError:  # a connector's own time parsing met a year-1 or year-9999 value
+            tally.skip(f"a time {OUT_OF_RANGE}")
             continue
         except Exception as exc:
             tally.skip(f"mapping error: {type(exc).__name__}")

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signup_sync import metrics, sources
+from signup_sync.bounds import OUT_OF_RANGE
 from signup_sync.db.session import run_in_transaction, unit_of_work
 from signup_sync.db.types import utcnow
 from signup_sync.events.service import ingest
@@ -35,6 +36,7 @@ from signup_sync.settings import Settings
 from signup_sync.sources.access import SourceAccess
 from signup_sync.sources.base import RetryPolicy
 from signup_sync.sources.errors import FatalSourceError, SkipRecord
+from signup_sync.sync.clean import check_time
 from signup_sync.sync.tally import Secrets, describe
 from signup_sync.webhooks import repository as repo
 from signup_sync.webhooks.process import Built, Refused, build, context
@@ -104,6 +106,15 @@ async def _build(
         built = await build(claim.body, ctx)
     except SkipRecord as exc:
         return Built(notes=[f"skipped: {exc.reason}"]), secrets
+    except OverflowError:  # a time at year 1 or 9999: retrying cannot help
+        return Built(notes=[f"skipped: a time {OUT_OF_RANGE}"]), secrets
+    kept = []
+    for event in built.events:
+        try:
+            kept.append(check_time(event))
+        except SkipRecord as exc:
+            built.notes.append(f"skipped: {exc.reason}")
+    built.events = kept
     for event in built.events:
         event.source_id = source.id
     return built, secrets
