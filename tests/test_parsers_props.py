@@ -108,13 +108,15 @@ JSON_SCALAR = (
 @given(st.sampled_from(list(LeadSort)), JSON_SCALAR, JSON_SCALAR)
 def test_forged_cursors(sort: LeadSort, key: Any, lead_id: Any) -> None:
     try:
-        decoded_key, decoded_id = decode_cursor(_forged(sort.value, key, lead_id), sort)
+        decoded_key, decoded_id, _ = decode_cursor(_forged(sort.value, key, lead_id), sort)
     except InvalidInput as exc:
         assert exc.field == "cursor"
         return
     assert 1 <= decoded_id <= MAX_BIGINT
     if sort.key == "stage":
         assert 0 <= decoded_key <= 6
+    elif sort.textual:
+        assert isinstance(decoded_key, str)
     else:
         assert inside(utc_in_range(decoded_key))
 
@@ -135,7 +137,10 @@ def test_cursor_text(cursor: str) -> None:
 )
 def test_issued_cursors_round_trip(key: datetime, lead_id: int) -> None:
     cursor = encode_cursor(LeadSort.LAST_SEEN, key, lead_id)
-    assert decode_cursor(cursor, LeadSort.LAST_SEEN) == (key, lead_id)
+    aware = key if key.tzinfo else key.replace(tzinfo=UTC)
+    assert decode_cursor(cursor, LeadSort.LAST_SEEN) == (aware, lead_id, False)
+    back = encode_cursor(LeadSort.LAST_SEEN, key, lead_id, backwards=True)
+    assert decode_cursor(back, LeadSort.LAST_SEEN) == (aware, lead_id, True)
 
 
 @SETTINGS
