@@ -406,3 +406,81 @@ async def test_every_lead_is_the_fold_of_its_events(
         await _run_step(client, model, step, n, source_id)
     await check_invariant(engine, model)
     await check_rollups(engine)
+
+
+async def _posh(client: httpx.AsyncClient, source_id: int, model: Model) -> None:
+    r = await client.post(
+        "/sync/poshvip",
+        params={"source_id": str(source_id), "force_sync": "true"},
+        content=_posh_export(model).encode(),
+        headers={"Content-Type": "text/csv"},
+    )
+    assert r.status_code == 200 and r.json()["status"] == "success", r.text
+
+
+async def _lead(engine: AsyncEngine, email: str) -> Lead:
+    async with create_session_factory(engine)() as session:
+        return (await session.execute(select(Lead).where(Lead.email == email))).scalar_one()
+
+
+async def test_an_order_moves_its_lead_both_ways_when_its_status_changes(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """Finding 1: pending -> approved promotes, approved -> refunded demotes (re-exports)."""
+    r = await client.post(
+        "/sources", json={"source_type": "poshvip", "name": "Gala", "config": {"timezone": "UTC"}}
+    )
+    source_id = int(r.json()["id"])
+    order = {"person": 0, "status": "pending", "hours": 2, "checked_in": False, "first_name": "Al"}
+    model = Model(orders={1: order})
+    await _posh(client, source_id, model)
+    assert (await _lead(engine, PEOPLE[0])).stage == 0
+    order["status"] = "approved"
+    await _posh(client, source_id, model)
+    lead = await _lead(engine, PEOPLE[0])
+    assert (lead.stage, lead.stage_2_at) == (2, T0 + timedelta(hours=2))
+    assert (await client.get("/leads", params={"min_stage": 1})).json()["items"][0]["email"] == (
+        PEOPLE[0]
+    )
+    order["status"] = "refunded"
+    await _posh(client, source_id, model)
+    lead = await _lead(engine, PEOPLE[0])
+    assert (lead.stage, lead.stage_1_at, lead.stage_2_at) == (0, None, None)
+
+
+async def test_a_non_counting_record_never_takes_first_touch(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """Finding 8, both halves: an earlier refunded order, a pending order seen first."""
+    r = await client.post(
+        "/sources", json={"source_type": "poshvip", "name": "Gala", "config": {"timezone": "UTC"}}
+    )
+    source_id = int(r.json()["id"])
+    manual = {
+        "source_type": "manual",
+        "event_type": "lead_captured",
+        "email": PEOPLE[0],
+        "occurred_at": _at(10),
+        "utm_source": "newsletter",
+    }
+    assert (await client.post("/funnel/event", json=manual)).status_code == 201
+    orders = {
+        1: {"person": 0, "status": "refunded", "hours": 1, "checked_in": False, "first_name": None},
+        2: {"person": 1, "status": "pending", "hours": 1, "checked_in": False, "first_name": None},
+    }
+    await _posh(client, source_id, Model(orders=orders))
+    lead = await _lead(engine, PEOPLE[0])
+    assert (lead.first_seen_at, lead.first_touch_source_type) == (
+        T0 + timedelta(hours=10),
+        "manual",
+    )
+    assert lead.first_touch_utm_source == "newsletter"
+    later = {**manual, "email": PEOPLE[1], "occurred_at": _at(20)}
+    assert (await client.post("/funnel/event", json=later)).status_code == 201
+    lead = await _lead(engine, PEOPLE[1])
+    assert (lead.stage, lead.first_seen_at, lead.last_seen_at) == (
+        1,
+        T0 + timedelta(hours=20),
+        T0 + timedelta(hours=20),
+    )
+    assert lead.first_touch_source_type == "manual"
