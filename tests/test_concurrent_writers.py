@@ -226,3 +226,41 @@ async def test_a_status_change_and_a_new_event_of_one_lead_at_once(engine: Async
     assert len(leads) == PAIRS
     assert {(lead.stage, lead.stage_2_at is not None) for lead in leads} == {(3, True)}
     await assert_folded(engine)
+
+
+async def test_a_phone_only_buyer_and_the_same_phone_with_an_email_at_once(
+    engine: AsyncEngine,
+) -> None:
+    """Lead creation and the phone join: one lead per person whichever commits first."""
+    factory = create_session_factory(engine)
+
+    def record(i: int, email: str | None, minutes: int) -> EventRecord:
+        phone = f"+1415555{i:04d}"
+        return EventRecord(
+            source_type="poshvip",
+            event_type="event_registered",
+            occurred_at=T0 + timedelta(hours=i, minutes=minutes),
+            email=email,
+            phone=phone,
+            phone_e164=phone,
+            external_id=f"order:{i}:{minutes}",
+        )
+
+    def write(rec: EventRecord) -> Awaitable[Any]:
+        return run_in_transaction(factory, lambda s: ingest(s, [rec]))
+
+    calls = []
+    for i in range(PAIRS // 2):
+        calls.append(write(record(i, None, 0)))
+        calls.append(write(record(i, f"caller{i}@example.com", 5)))
+    await at_once(calls)
+    leads = await all_rows(engine, Lead)
+    events = await all_rows(engine, FunnelEvent)
+    assert len(events) == PAIRS
+    by_phone = {lead.phone_e164: lead for lead in leads}
+    for i in range(PAIRS // 2):
+        lead = by_phone[f"+1415555{i:04d}"]
+        assert lead.email == f"caller{i}@example.com"
+        assert sum(1 for e in events if e.lead_id == lead.id) == 2
+    assert len(leads) == PAIRS // 2
+    await assert_folded(engine)
