@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime
 
+from signup_sync.events.fold import _folded_lead_row, _lead_row_of_one
 from signup_sync.events.records import EventRecord
-from signup_sync.events.service import _folded_lead_row, _lead_row_of_one
 from signup_sync.vocabulary import EventType, SourceType
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)

@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from signup_sync import sources
 from signup_sync.db.models import FunnelEvent, FunnelSource, FunnelSyncLog
 from signup_sync.db.session import create_session_factory
+from signup_sync.events.fold import _folded_lead_row, _lead_row_of_one, lead_row
 from signup_sync.events.records import EventRecord
-from signup_sync.events.service import _folded_lead_row, _lead_row_of_one, ingest, lead_row
+from signup_sync.events.service import ingest
 from signup_sync.sources.base import Page
 from signup_sync.sync import lease, runner
 from signup_sync.sync.clean import clean_event, is_storable_json

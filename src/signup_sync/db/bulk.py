@@ -42,8 +42,16 @@ def _earlier_nullable(new: Any, old: Any) -> ColumnElement[Any]:
 
 
 def _lead_upsert_set(excluded: Any) -> dict[str, Any]:
+    """Merge a folded lead row (``events.fold.lead_row``) into the stored one: the fold of
+    the union of both sides' records. Stage > 0 says a side has counting records; a side
+    with them wins first touch and times over one without (a refunded order dated earlier
+    does not take first touch), otherwise the earlier first and later last time win (equal
+    times keep the stored row: arrival order)."""
     t = Lead.__table__.c
-    earlier = excluded.first_seen_at < t.first_seen_at
+    new_counts, old_counts = excluded.stage > 0, t.stage > 0
+    only_new = and_(new_counts, ~old_counts)
+    only_old = and_(old_counts, ~new_counts)
+    earlier = or_(only_new, and_(~only_old, excluded.first_seen_at < t.first_seen_at))
     touch = {
         name: case((earlier, getattr(excluded, name)), else_=getattr(t, name))
         for name in (
@@ -62,6 +70,11 @@ def _lead_upsert_set(excluded: Any) -> dict[str, Any]:
         )
         for n in range(1, 7)
     }
+    last_seen = case(
+        (only_new, excluded.last_seen_at),
+        (only_old, t.last_seen_at),
+        else_=_later(excluded.last_seen_at, t.last_seen_at),
+    )
     return {
         "first_name": case((t.first_name.is_(None), excluded.first_name), else_=t.first_name),
         "last_name": case((t.last_name.is_(None), excluded.last_name), else_=t.last_name),
@@ -72,7 +85,7 @@ def _lead_upsert_set(excluded: Any) -> dict[str, Any]:
         "phone_e164": case((t.phone_e164.is_(None), excluded.phone_e164), else_=t.phone_e164),
         "stage": _later(excluded.stage, t.stage),
         "first_seen_at": case((earlier, excluded.first_seen_at), else_=t.first_seen_at),
-        "last_seen_at": _later(excluded.last_seen_at, t.last_seen_at),
+        "last_seen_at": last_seen,
         "converted_at": _earlier_nullable(excluded.converted_at, t.converted_at),
         "updated_at": excluded.updated_at,
         **touch,

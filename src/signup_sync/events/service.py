@@ -10,8 +10,6 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signup_sync.attribution.touches import item_of
-from signup_sync.channels import derive_channel
 from signup_sync.db.bulk import (
     LeadRef,
     can_store_together,
@@ -22,17 +20,17 @@ from signup_sync.db.bulk import (
 )
 from signup_sync.db.pg_ingest import ingest_one
 from signup_sync.db.types import utcnow
+from signup_sync.events.fold import channel_of_record, lead_row
 from signup_sync.events.records import EventRecord
+from signup_sync.events.refold import refold
 from signup_sync.events.repository import StoredEvent, find_existing
 from signup_sync.leads.stitching import claim_phones
 from signup_sync.metrics import count_on_commit
 from signup_sync.privacy.keys import guard_ingestion
 from signup_sync.privacy.tombstones import erased_indices
-from signup_sync.vocabulary import EventType, Stage
 
 # Rows per statement: keeps SQLite under its bound-parameter limit and statements reasonable.
 CHUNK = 500
-STAGE_NUMBERS = tuple(int(s) for s in Stage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,93 +84,6 @@ def _erased(record: EventRecord, now: datetime) -> IngestOutcome:
         stage=record.stage,
         email=None,
     )
-
-
-def channel_of_record(record: EventRecord) -> str:
-    return derive_channel(
-        record.source_type,
-        utm_source=record.utm_source,
-        utm_medium=record.utm_medium,
-        utm_campaign=record.utm_campaign,
-        referrer=record.referrer,
-        landing_page=record.landing_page,
-        gclid=record.gclid,
-        fbclid=record.fbclid,
-        msclkid=record.msclkid,
-    )
-
-
-def lead_row(records: Sequence[EventRecord], now: datetime) -> dict[str, Any]:
-    """Fold one person's new records (oldest first) into the values of their lead row."""
-    if len(records) == 1:
-        return _lead_row_of_one(records[0], now)
-    return _folded_lead_row(records, now)
-
-
-def _folded_lead_row(records: Sequence[EventRecord], now: datetime) -> dict[str, Any]:
-    counting = [r for r in records if r.counts]
-    # A person seen only through cancelled records still gets a lead, at stage 0.
-    first = (counting or list(records))[0]
-
-    def first_value(name: str) -> Any:
-        return next((getattr(r, name) for r in records if getattr(r, name)), None)
-
-    converted = [r.occurred_at for r in counting if r.event_type == EventType.CONVERTED]
-    item, item_name = item_of(first.metadata)
-    return {
-        "email": first_value("email"),
-        "phone": first_value("phone"),
-        "phone_e164": first_value("phone_e164"),
-        "first_name": first_value("first_name"),
-        "last_name": first_value("last_name"),
-        "company": first_value("company"),
-        "stage": max((r.stage for r in counting), default=0),
-        "first_seen_at": first.occurred_at,
-        "last_seen_at": max(r.occurred_at for r in records),
-        "first_touch_source_type": first.source_type,
-        "first_touch_utm_source": first.utm_source,
-        "first_touch_utm_medium": first.utm_medium,
-        "first_touch_utm_campaign": first.utm_campaign,
-        "converted_at": min(converted) if converted else None,
-        "first_touch_channel": channel_of_record(first),
-        "first_touch_item": item,
-        "first_touch_item_name": item_name,
-        # stage_N_at: when the lead first reached stage N or beyond (see db/models.py).
-        **{
-            f"stage_{n}_at": min((r.occurred_at for r in counting if r.stage >= n), default=None)
-            for n in STAGE_NUMBERS
-        },
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def _lead_row_of_one(record: EventRecord, now: datetime) -> dict[str, Any]:
-    # lead_row([record]) without the folding: most leads in a batch or a page arrive alone.
-    at, stage = record.occurred_at, record.stage if record.counts else 0
-    item, item_name = item_of(record.metadata)
-    return {
-        "email": record.email or None,
-        "phone": record.phone or None,
-        "phone_e164": record.phone_e164 or None,
-        "first_name": record.first_name or None,
-        "last_name": record.last_name or None,
-        "company": record.company or None,
-        "stage": stage,
-        "first_seen_at": at,
-        "last_seen_at": at,
-        "first_touch_source_type": record.source_type,
-        "first_touch_utm_source": record.utm_source,
-        "first_touch_utm_medium": record.utm_medium,
-        "first_touch_utm_campaign": record.utm_campaign,
-        "converted_at": at if stage and record.event_type == EventType.CONVERTED else None,
-        "first_touch_channel": channel_of_record(record),
-        "first_touch_item": item,
-        "first_touch_item_name": item_name,
-        **{f"stage_{n}_at": at if stage >= n else None for n in STAGE_NUMBERS},
-        "created_at": now,
-        "updated_at": now,
-    }
 
 
 def event_row(record: EventRecord, lead_id: int, now: datetime) -> dict[str, Any]:
@@ -279,6 +190,7 @@ async def _ingest_one(session: AsyncSession, record: EventRecord) -> IngestOutco
         changed = hit.status != record.status
         if changed:
             await update_event_statuses(session, {hit.id: record.status})
+            await refold(session, [hit.lead_id])
         return _duplicate(hit, changed=changed)
     assert created_lead is not None and inserted is not None
     return IngestOutcome(
@@ -312,6 +224,7 @@ async def _ingest_chunk(
     seen_idem: dict[str, int] = {}
     outcomes: list[IngestOutcome | None] = [None] * len(records)
     status_changes: dict[int, str] = {}
+    refold_leads: set[int] = set()
     for i, record in enumerate(records):
         key = record.external_key
         hit = (by_idem.get(record.idempotency_key) if record.idempotency_key else None) or (
@@ -321,6 +234,7 @@ async def _ingest_chunk(
             changed = hit.status != record.status
             if changed:
                 status_changes[hit.id] = record.status
+                refold_leads.add(hit.lead_id)
             outcomes[i] = _duplicate(hit, changed=changed)
             continue
         earlier = seen_idem.get(record.idempotency_key) if record.idempotency_key else None
@@ -368,6 +282,8 @@ async def _ingest_chunk(
             stage=record.stage,
             email=record.email,
         )
+    # After the inserts: the refold reads the chunk's new events of these leads too.
+    await refold(session, refold_leads)
     for i, earlier in repeats.items():
         first = outcomes[earlier]
         assert first is not None
@@ -377,9 +293,9 @@ async def _ingest_chunk(
 
 
 def _by_person(records: Sequence[EventRecord]) -> dict[tuple[str, str], list[EventRecord]]:
-    """Records grouped by lead key, each group oldest first (ties keep input order)."""
+    """Records grouped by lead key, each group in input (arrival) order."""
     groups: dict[tuple[str, str], list[EventRecord]] = {}
-    for record in sorted(records, key=lambda r: r.occurred_at):
+    for record in records:
         groups.setdefault(record.lead_key, []).append(record)
     return groups
 

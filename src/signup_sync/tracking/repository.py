@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Table, and_, bindparam, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -109,6 +110,34 @@ def _keys_clause(keys: Sequence[Key]) -> ColumnElement[bool]:
             and_(TrackingIdentity.kind == kind, TrackingIdentity.value.in_(values))
             for kind, values in sorted(by_kind.items())
         )
+    )
+
+
+def _lock_key(key: Key) -> int:
+    """A stable signed 64-bit advisory lock key of one id (any process, any replica)."""
+    digest = hashlib.blake2b(f"tracking:{key[0]}:{key[1]}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def lock_identities(session: AsyncSession, keys: set[Key]) -> None:
+    """Serialise requests about the same ids until commit (PostgreSQL; SQLite has one
+    writer): these ids and the users they link to, one advisory lock each, in key order.
+
+    A page view and an identify of one anonymousId at the same instant otherwise each read
+    the map before the other wrote: the view stays pending with no email, the identify finds
+    no pending view to attach. Under the lock the second request's reads (new statements,
+    new snapshots) see what the first committed."""
+    if session.get_bind().dialect.name != "postgresql" or not keys:
+        return
+    linked = await session.execute(
+        select(TrackingIdentity.linked_user_id).where(
+            _keys_clause(sorted(keys)), TrackingIdentity.linked_user_id.is_not(None)
+        )
+    )
+    everything = keys | {("user", user) for user in linked.scalars() if user}
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+        {"keys": sorted({_lock_key(k) for k in everything})},
     )
 
 

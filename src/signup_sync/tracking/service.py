@@ -132,6 +132,7 @@ async def receive(
     session: AsyncSession, key: WriteKey, messages: list[Parsed], received_at: datetime
 ) -> TrackingOut:
     """Store one request's valid messages (see the module docstring). Does not commit."""
+    await repository.lock_identities(session, set().union(*map(_ids_of, messages)))
     stored = await repository.existing_message_ids(
         session, key.id, [m.message_id for m in messages]
     )
