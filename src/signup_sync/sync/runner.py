@@ -66,6 +66,7 @@ from signup_sync.sync import lease
 from signup_sync.sync import repository as repo
 from signup_sync.sync.clean import clean_event
 from signup_sync.sync.schemas import SourceSyncResult, SyncOptions
+from signup_sync.sync.stored import PageBarrier, StoredLookup
 from signup_sync.sync.start import (
     Factory,
     NotDue,
@@ -385,6 +386,7 @@ async def execute(
             )
         config = _config(connector_cls, run.config, run.source_id)
         secrets = Secrets(config.secret_env_names())
+        barrier = PageBarrier()
         ctx = SourceContext(
             source_id=run.source_id,
             source_type=run.source_type,
@@ -399,6 +401,9 @@ async def execute(
             retry=retry or retry_policy(settings),
             transport=transport,
             upload=upload,
+            stored=StoredLookup(
+                factory, source_id=run.source_id, source_type=run.source_type, barrier=barrier
+            ),
         )
         connector = connector_cls(ctx)
         pages = connector.pages()
@@ -408,6 +413,7 @@ async def execute(
         def prepare(page: Page) -> MappedPage:
             nonlocal read
             read += 1
+            barrier.handed_over()
             page_tally = Tally(max_messages=max_messages, pages=1, processed=len(page.records))
             events, owners = _map_page(mapper, page, run.source_id, page_tally, read)
             return MappedPage(page, page_tally, events, owners)
@@ -445,12 +451,14 @@ async def execute(
             started += 1
             if run.options.dry_run:
                 await _dry_page(factory, mapped.events, mapped.owners, mapped.tally, new_leads)
+                barrier.page_settled()
                 tally = tally.merged(mapped.tally)
                 _progressed(tally, mapped.page)
                 continue
             committing = asyncio.ensure_future(
                 _commit_page(factory, run, mapped, in_flight or tally, ttl)
             )
+            committing.add_done_callback(barrier.page_settled)
             previous, in_flight = in_flight, committing
             if previous is not None:
                 tally = await previous  # its error stops the run; ``committing`` rolls back

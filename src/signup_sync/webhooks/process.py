@@ -20,13 +20,17 @@ import orjson
 from signup_sync.db.models import FunnelSource
 from signup_sync.db.types import utcnow
 from signup_sync.events.records import EventRecord
-from signup_sync.sources.base import RetryPolicy, SourceConfig, SourceContext
+from signup_sync.sources.base import RetryPolicy, SourceConfig, SourceContext, StoredEvents
 from signup_sync.sources.easyappointments import ApiReader, EasyAppointmentsConfig, map_webhook
 from signup_sync.sources.errors import FatalSourceError, SkipRecord
 from signup_sync.sources.eventbrite import ATTENDEE_EXPAND, EventbriteConfig, map_attendee
 from signup_sync.sources.http import SourceHttp
 from signup_sync.sources.zoom import ZoomConfig
-from signup_sync.sources.zoom_records import map_webhook_event
+from signup_sync.sources.zoom_records import (
+    linked_registrants,
+    map_webhook_event,
+    webhook_participant,
+)
 from signup_sync.sync.tally import Secrets
 from signup_sync.webhooks.relay import posh_relay_events
 
@@ -55,6 +59,7 @@ def context(
     *,
     transport: httpx.AsyncBaseTransport | None,
     retry: RetryPolicy | None,
+    stored: StoredEvents | None = None,
 ) -> SourceContext:
     return SourceContext(
         source_id=source.id,
@@ -66,6 +71,7 @@ def context(
         run_started_at=utcnow(),
         retry=retry or DEFAULT_RETRY,
         transport=transport,
+        stored=stored,
     )
 
 
@@ -84,7 +90,11 @@ async def build(raw: bytes, ctx: SourceContext) -> Built:
     body = _body(raw)
     config = ctx.config
     if isinstance(config, ZoomConfig):
-        return Built(events=map_webhook_event(body, config.mapping_options()))
+        linked: dict[str, str] = {}
+        if (found := webhook_participant(body)) is not None:
+            item, participant = found
+            linked = await linked_registrants(ctx.stored, item, [participant])
+        return Built(events=map_webhook_event(body, config.mapping_options(), linked))
     if isinstance(config, EventbriteConfig):
         return await _eventbrite(body, ctx, config)
     if isinstance(config, EasyAppointmentsConfig):
