@@ -280,7 +280,7 @@ async def test_missing_secret_names_the_variable(fake: FakeEasyAppointments) -> 
 
 
 async def test_requests_are_paced_under_the_limit_by_default(fake: FakeEasyAppointments) -> None:
-    config = EasyAppointmentsConfig()
+    config = EasyAppointmentsConfig(site_timezone="UTC")
     assert config.min_interval_seconds >= 1.25  # 100 requests / 120 s per IP
     assert config.rate_limit_window_seconds == 120
     connector = EasyAppointmentsConnector(context(fake, min_interval_seconds=1.5))
@@ -531,16 +531,19 @@ def test_config_validation() -> None:
     with pytest.raises(ValueError, match="time zone"):
         EasyAppointmentsConfig(site_timezone="Mars/Olympus")
     with pytest.raises(ValueError, match="table_prefix"):
-        EasyAppointmentsConfig(mode="mysql", table_prefix="ea; drop")
+        EasyAppointmentsConfig(mode="mysql", table_prefix="ea; drop", site_timezone="UTC")
     with pytest.raises(ValueError):
-        EasyAppointmentsConfig(api_token="inline-secret")  # extra fields are forbidden
-    assert EasyAppointmentsConfig().secret_env_names() == {
+        EasyAppointmentsConfig(api_token="inline-secret", site_timezone="UTC")  # extra: forbidden
+    with pytest.raises(ValueError, match="site_timezone"):
+        EasyAppointmentsConfig()  # no silent default: EA's writing zone must be named
+    utc = {"site_timezone": "UTC"}
+    assert EasyAppointmentsConfig(**utc).secret_env_names() == {
         "api_token": "EASYAPPOINTMENTS_API_TOKEN"
     }
-    assert EasyAppointmentsConfig(auth="basic").secret_env_names() == {
+    assert EasyAppointmentsConfig(auth="basic", **utc).secret_env_names() == {
         "username": "EASYAPPOINTMENTS_USERNAME", "password": "EASYAPPOINTMENTS_PASSWORD",
     }  # fmt: skip
-    assert EasyAppointmentsConfig(mode="mysql").secret_env_names() == {}
+    assert EasyAppointmentsConfig(mode="mysql", **utc).secret_env_names() == {}
 
 
 # ---- direct-MySQL mode against the real MariaDB ---------------------------------------------

@@ -15,6 +15,7 @@ for servers that ignore ``with`` they are fetched one by one into a bounded per-
 from __future__ import annotations
 
 import re
+from array import array
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,12 @@ from pydantic import Field, field_validator, model_validator
 from signup_sync.events.records import UTM_FIELDS, EventRecord
 from signup_sync.leads.identity import normalise_email
 from signup_sync.sources.base import Page, SourceConfig, SourceContext
+from signup_sync.sources.easyappointments_deletions import (
+    GONE,
+    api_deletions,
+    check_due,
+    map_gone,
+)
 from signup_sync.sources.errors import (
     FatalSourceError,
     PaginationLoopError,
@@ -66,7 +73,9 @@ class EasyAppointmentsConfig(SourceConfig):
     rescan_days: int | None = Field(14, ge=0, le=3650)  # None: no window re-read
     use_with: bool = True
     customer_cache_size: int = Field(5000, ge=1)
-    site_timezone: str = "UTC"  # EA's default_timezone: book/create/update times
+    # The zone EA writes book/create/update times in: 1.6 its default_timezone setting,
+    # 1.5 PHP's date.timezone. Required: no guess (see docs/connectors.md).
+    site_timezone: str
     use_provider_timezone: bool = True  # start/end are the provider's local wall time
     infer_completed: bool = False  # EA has no attendance flag: past + not cancelled = completed
     cancelled_statuses: list[str] = ["Cancelled"]
@@ -86,6 +95,10 @@ class EasyAppointmentsConfig(SourceConfig):
     table_prefix: str = "ea_"
     mysql_batch: int = Field(1000, ge=1, le=10000)
     mysql_overlap_seconds: int = Field(120, ge=0)
+    # Deletions at the source (easyappointments_deletions): how often ids are compared
+    # (None: never) and the id-only scan's page length (API mode).
+    deletion_check_hours: float | None = Field(24.0, ge=0)
+    id_scan_length: int = Field(5000, ge=1, le=100_000)
 
     @field_validator("site_timezone")
     @classmethod
@@ -462,6 +475,7 @@ class ApiReader:
                         "window_from",
                         "window_page",
                         "window_last_id",
+                        "deletions_checked_at",
                     )
                     if k in stored
                 }
@@ -490,6 +504,30 @@ class ApiReader:
         async for records, page, last_id, done in self._scan({}, state["page"], state["max_id"]):
             state.update(page=page, max_id=last_id, phase="idle" if done else "new")
             yield Page(records=records, cursor=dict(state), label=f"appointments page {page}")
+        if not stored:  # a first read: nothing stored before it can have been deleted
+            state["deletions_checked_at"] = ctx.run_started_at.isoformat()
+        if check_due(ctx, config.deletion_check_hours, state):
+            async for gone in api_deletions(ctx, self.appointment_ids, state):
+                yield gone
+
+    async def appointment_ids(self) -> array[int]:
+        """Every appointment id, ascending, by an id-only scan (``fields=id``)."""
+        found: array[int] = array("q")
+        length, page = self.config.id_scan_length, 1
+        while True:
+            query = {"page": page, "length": length, "sort": "id", "fields": "id"}
+            ids = [r["id"] for r in await self._list("appointments", query)]
+            if ids != sorted(ids):
+                raise RetriableSourceError(f"appointments page {page}: malformed page (not sorted)")
+            if found and ids and ids[0] <= found[-1]:
+                raise PaginationLoopError(
+                    f"appointments id scan page {page} repeats ids already read "
+                    "(does the server ignore page?)"
+                )
+            found.extend(ids)
+            if len(ids) < length:
+                return found
+            page += 1
 
     async def _records(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
@@ -572,6 +610,8 @@ class EasyAppointmentsConnector:
             yield page
 
     def map_record(self, record: Any) -> list[EventRecord]:
+        if record.get("kind") == GONE:
+            return map_gone(record)
         return map_appointment(record, self.config, self.ctx.run_started_at)
 
     async def aclose(self) -> None:

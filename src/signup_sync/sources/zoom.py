@@ -242,9 +242,7 @@ class ZoomConnector:
         end = started + timedelta(minutes=item.duration_minutes, hours=self.config.settle_hours)
         return end <= self.ctx.run_started_at
 
-    async def _registrants_of(
-        self, item: ZoomItem, rows: list[dict[str, Any]]
-    ) -> dict[str, str]:
+    async def _registrants_of(self, item: ZoomItem, rows: list[dict[str, Any]]) -> dict[str, str]:
         """Registrant id -> their lead's email, for the registrant ids on a participant page
         that name a stored registration (one look-up per page)."""
         return await linked_registrants(self.ctx.stored, item.ref(), rows)

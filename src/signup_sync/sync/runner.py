@@ -66,7 +66,6 @@ from signup_sync.sync import lease
 from signup_sync.sync import repository as repo
 from signup_sync.sync.clean import clean_event
 from signup_sync.sync.schemas import SourceSyncResult, SyncOptions
-from signup_sync.sync.stored import PageBarrier, StoredLookup
 from signup_sync.sync.start import (
     Factory,
     NotDue,
@@ -77,6 +76,7 @@ from signup_sync.sync.start import (
     retry_policy,
     start_sync,
 )
+from signup_sync.sync.stored import PageBarrier, StoredLookup
 from signup_sync.sync.tally import Secrets, Tally, clean_message, describe
 
 log = get_logger("signup_sync.sync")

@@ -22,6 +22,7 @@ from signup_sync.db.types import utcnow
 from signup_sync.events.records import EventRecord
 from signup_sync.sources.base import RetryPolicy, SourceConfig, SourceContext, StoredEvents
 from signup_sync.sources.easyappointments import ApiReader, EasyAppointmentsConfig, map_webhook
+from signup_sync.sources.easyappointments_deletions import GONE, map_gone
 from signup_sync.sources.errors import FatalSourceError, SkipRecord
 from signup_sync.sources.eventbrite import ATTENDEE_EXPAND, EventbriteConfig, map_attendee
 from signup_sync.sources.http import SourceHttp
@@ -192,6 +193,8 @@ async def _easyappointments(
         raise SkipRecord("malformed webhook payload")
     if payload.get("is_unavailability") in (True, 1, "1"):
         return Built(notes=["ignored: unavailability"])
+    if action == "appointment_delete":
+        return await _easyappointments_deleted(payload, ctx)
     if config.mode != "api":
         raise SkipRecord(
             "customer unknown: the payload has only its id and this source reads MySQL, "
@@ -213,6 +216,20 @@ async def _easyappointments(
         body, config, now=utcnow(), customer=customer, service=service, provider=provider
     )
     return Built(events=events)
+
+
+async def _easyappointments_deleted(payload: dict[str, Any], ctx: SourceContext) -> Built:
+    """A deletion by id, in either mode: the stored events of the appointment, cancelled.
+    The payload's customer may be gone too (a cascade); the stored lead is the one to fold."""
+    key = _int(payload.get("id"))
+    if key is None:
+        raise SkipRecord("malformed webhook payload")
+    if ctx.stored is None:
+        raise SkipRecord("deletion: stored events cannot be looked up here")
+    refs = [r for r in await ctx.stored.find([f"appointment:{key}"]) if r.status != "cancelled"]
+    if not refs:
+        return Built(notes=[f"ignored: appointment {key} has no active stored events"])
+    return Built(events=map_gone({"kind": GONE, "id": key, "events": refs}))
 
 
 def _int(value: Any) -> int | None:
