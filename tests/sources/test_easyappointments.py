@@ -659,10 +659,13 @@ async def test_mysql_full_sync_gives_the_api_events(
     pages, events, skips = await collect(mysql_context(ea_db, fake))
     assert sorted(map(key, events)) == FULL_RUN
     assert sorted(skips) == sorted(FULL_SKIPS)
-    assert [len(p.records) for p in pages] == [5, 5, 5, 1]
+    assert [len(p.records) for p in pages] == [5, 5, 5, 1, 0]
     assert pages[-1].cursor == {
         "v": 1, "mode": "mysql", "phase": "changes",
         "changed_at": "2024-06-10 08:00:00", "id": 1012,
+        # Customers are followed from the run's start (site time), deletions checked then.
+        "customers_changed_at": "2024-06-20 14:00:00",
+        "deletions_checked_at": "2024-06-20T12:00:00+00:00",
     }  # fmt: skip
     _, api_events, _ = await collect(context(fake))
     assert sorted(events, key=key) == sorted(api_events, key=key)  # metadata and names too

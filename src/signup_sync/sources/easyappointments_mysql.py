@@ -146,9 +146,13 @@ class MysqlReader:
         state: dict[str, Any] = {}
         async for page in self._reads(state):
             yield page
-        if state and check_due(self.ctx, self.config.deletion_check_hours, state):
+        if not state:
+            return  # a backfill leaves the cursor alone
+        if check_due(self.ctx, self.config.deletion_check_hours, state):
             async for gone in mysql_deletions(self.ctx, self.existing, state):
                 yield gone
+        else:
+            yield Page([], dict(state), "read complete")
 
     async def _customer_changes(
         self, state: dict[str, Any], cap: datetime, base: sa.Select[Any]
