@@ -17,15 +17,12 @@ from signup_sync.sync.runner import run_sync
 from signup_sync.sync.schemas import SourceSyncResult, SyncOptions
 from tests.fakes import easyappointments as fakes
 from tests.fakes.easyappointments import FakeEasyAppointments
-from tests.sources.test_easyappointments import (  # noqa: F401 - fixtures
-    EaDatabase,
-    collect,
-    ea_db,
-    ea_server,
-    fake,
-    mysql_context,
-)
+from tests.sources import test_easyappointments as ea_tests
+from tests.sources.test_easyappointments import EaDatabase, collect, mysql_context
 from tests.sync_fakes import add_source
+
+# The EA fake server, its default data and the throw-away MariaDB database, shared.
+ea_server, fake, ea_db = ea_tests.ea_server, ea_tests.fake, ea_tests.ea_db
 
 NOW = datetime(2024, 6, 20, 12, 0, tzinfo=UTC)
 RETRY = RetryPolicy(wait_scale=0)
