@@ -475,6 +475,7 @@ async def test_failing_delivery_backs_off_then_parks_and_can_be_replayed(
         "api_token_env": "TEST_EA_TOKEN",
         "min_interval_seconds": 0,
         "webhook_secret_env": "TEST_EA_WEBHOOK_SECRET",
+        "site_timezone": "UTC",
     }
     await add_source(session_factory, "ea", config=config)
     ea.fail("customers/342", "500", times=4)  # two attempts of two tries each
