@@ -21,14 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from signup_sync.sources.base import Page, SourceContext
-from signup_sync.sources.easyappointments import (
+from signup_sync.sources.easyappointments_config import (
     CUSTOMER_FIELDS,
     EasyAppointmentsConfig,
-    appointment_record,
     secret,
     zone,
 )
 from signup_sync.sources.easyappointments_deletions import check_due, mysql_deletions
+from signup_sync.sources.easyappointments_records import appointment_record
 from signup_sync.sources.errors import FatalSourceError, RetriableSourceError
 
 STAMP = "%Y-%m-%d %H:%M:%S"
