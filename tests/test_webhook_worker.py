@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
@@ -26,6 +26,8 @@ from fastapi import FastAPI
 from signup_sync.app import create_app
 from signup_sync.db.session import unit_of_work
 from signup_sync.db.types import utcnow
+from signup_sync.events.records import EventRecord
+from signup_sync.events.service import ingest
 from signup_sync.settings import Settings
 from signup_sync.sources.base import RetryPolicy
 from signup_sync.sync.runner import run_sync
@@ -317,6 +319,7 @@ async def test_easyappointments_webhook_fetches_the_customer_and_converges(
         "api_token_env": "SIGNUP_SYNC_SOURCE_TEST_EA_TOKEN",
         "min_interval_seconds": 0,
         "webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_EA_WEBHOOK_SECRET",
+        "site_timezone": "UTC",
     }
     source = await add_source(session_factory, "ea", config=config)
     row = {**ea.appointments[1001], "is_unavailability": False}
@@ -357,7 +360,11 @@ async def test_easyappointments_without_api_access_is_skipped_with_a_reason(
     await add_source(
         session_factory,
         "ea",
-        config={"mode": "mysql", "webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_EA_WEBHOOK_SECRET"},
+        config={
+            "mode": "mysql",
+            "webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_EA_WEBHOOK_SECRET",
+            "site_timezone": "UTC",
+        },
     )
     body = {"action": "appointment_save", "payload": {"id": 7, "id_users_customer": 9}}
     await anon_client.post(
@@ -367,6 +374,53 @@ async def test_easyappointments_without_api_access_is_skipped_with_a_reason(
     [row] = await deliveries(session_factory)
     assert row.result is not None and "customer unknown" in row.result["notes"][0]
     assert await events(session_factory) == []
+
+
+async def test_easyappointments_mysql_mode_applies_a_deletion_by_id(
+    anon_client: httpx.AsyncClient, session_factory
+) -> None:
+    # Issue 14: MySQL mode discarded appointment_delete; the payload's customer may be gone
+    # too (a cascade), so the deletion is applied to the stored events by appointment id.
+    source = await add_source(
+        session_factory,
+        "ea",
+        config={
+            "mode": "mysql",
+            "webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_EA_WEBHOOK_SECRET",
+            "site_timezone": "UTC",
+        },
+    )
+    stored = [
+        EventRecord(
+            source_type="easyappointments",
+            event_type=kind,
+            occurred_at=datetime(2024, 6, day, tzinfo=UTC),
+            email="gone@example.com",
+            external_id="appointment:7",
+            source_id=source,
+        )
+        for kind, day in (("appointment_booked", 1), ("appointment_completed", 9))
+    ]
+    async with session_factory() as session:
+        await ingest(session, stored)
+        await session.commit()
+    body = {"action": "appointment_delete", "payload": {"id": 7, "id_users_customer": 9}}
+    await anon_client.post(
+        "/webhooks/easyappointments", json=body, headers={"X-Ea-Token": EA_SECRET}
+    )
+    assert [s for _, s in await process_due(session_factory)] == ["done"]
+    assert sorted(await events(session_factory)) == [
+        ("appointment:7", "appointment_booked", "cancelled", source),
+        ("appointment:7", "appointment_completed", "cancelled", source),
+    ]
+    [row] = await deliveries(session_factory)
+    assert row.result is not None and row.result["status_changed"] == 2
+    # Again (EA has no retries, but a replay): nothing left to change.
+    unknown = {"action": "appointment_delete", "payload": {"id": 8, "id_users_customer": 9}}
+    await anon_client.post(
+        "/webhooks/easyappointments", json=unknown, headers={"X-Ea-Token": EA_SECRET}
+    )
+    assert [s for _, s in await process_due(session_factory)] == ["done"]
 
 
 async def test_posh_relay_maps_its_fields_like_the_csv_export(
@@ -447,6 +501,7 @@ async def test_failing_delivery_backs_off_then_parks_and_can_be_replayed(
         "api_token_env": "SIGNUP_SYNC_SOURCE_TEST_EA_TOKEN",
         "min_interval_seconds": 0,
         "webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_EA_WEBHOOK_SECRET",
+        "site_timezone": "UTC",
     }
     await add_source(session_factory, "ea", config=config)
     ea.fail("customers/342", "500", times=4)  # two attempts of two tries each

@@ -241,7 +241,7 @@ async def test_easyappointments_secret_header_right_wrong_or_renamed(
     ea = await add_source(
         session_factory,
         "ea",
-        config={"webhook_secret_env": EA_ENV},
+        config={"webhook_secret_env": EA_ENV, "site_timezone": "UTC"},
     )
     ok = await anon_client.post(
         "/webhooks/easyappointments", json=EA_BODY, headers={"X-Ea-Token": EA_SECRET}
@@ -256,6 +256,7 @@ async def test_easyappointments_secret_header_right_wrong_or_renamed(
         config={
             "webhook_secret_env": EA_ENV,
             "webhook_header": "X-Hook-Key",
+            "site_timezone": "UTC",
         },
     )
     path = f"/webhooks/easyappointments/{renamed}"
@@ -324,11 +325,8 @@ async def test_posh_relay_secret_in_a_header_or_the_url(
 async def test_bodies_that_are_not_json_objects_are_422(
     anon_client: httpx.AsyncClient, session_factory
 ) -> None:
-    await add_source(
-        session_factory,
-        "ea",
-        config={"webhook_secret_env": EA_ENV},
-    )
+    config = {"webhook_secret_env": EA_ENV, "site_timezone": "UTC"}
+    await add_source(session_factory, "ea", config=config)
     headers = {"X-Ea-Token": EA_SECRET, "content-type": "application/json"}
     for raw in (b"[1, 2]", b"not json", b""):
         r = await anon_client.post("/webhooks/easyappointments", content=raw, headers=headers)

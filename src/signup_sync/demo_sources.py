@@ -24,7 +24,10 @@ DEMO_SOURCES: tuple[tuple[SourceType, str, dict[str, Any], str, int], ...] = (
     (
         SourceType.EASYAPPOINTMENTS,
         "Demo booking calendar",
-        {"base_url": "https://booking.example.com/index.php/api/v1/"},
+        {
+            "base_url": "https://booking.example.com/index.php/api/v1/",
+            "site_timezone": "Europe/Madrid",
+        },
         "success",
         2,
     ),

@@ -97,6 +97,8 @@ class FakeEasyAppointments:
     admin: tuple[str, str] = ADMIN
     honour_with: bool = True
     ignore_page: bool = False
+    # Only id-only scans (``fields=...``) get the first page whatever ``page`` says.
+    ignore_page_with_fields: bool = False
     appointments: dict[int, dict[str, Any]] = field(default_factory=dict)
     users: dict[int, dict[str, Any]] = field(default_factory=dict)
     services: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -105,11 +107,29 @@ class FakeEasyAppointments:
 
     def reset(self) -> None:
         self.token, self.admin, self.honour_with, self.ignore_page = TOKEN, ADMIN, True, False
+        self.ignore_page_with_fields = False
         for store in (self.appointments, self.users, self.services, self.failures, self.requests):
             store.clear()
 
     def fail(self, resource: str, kind: str, *, page: int | None = None, times: int = 1) -> None:
         self.failures.append(Failure(resource, page, kind, times))
+
+    def delete_appointment(self, key: int) -> None:
+        """EA's cancellation: the row is gone (no soft delete since migration 045)."""
+        del self.appointments[key]
+
+    def delete_user(self, key: int) -> None:
+        """A customer or provider deleted: their appointments cascade (ON DELETE CASCADE)."""
+        del self.users[key]
+        for row in list(self.appointments.values()):
+            if key in (row["id_users_customer"], row["id_users_provider"]):
+                del self.appointments[row["id"]]
+
+    def delete_service(self, key: int) -> None:
+        del self.services[key]
+        for row in list(self.appointments.values()):
+            if row["id_services"] == key:
+                del self.appointments[row["id"]]
 
     def pages_requested(self, resource: str = "appointments") -> list[dict[str, str]]:
         return [q for path, q in self.requests if path == resource]
@@ -165,8 +185,13 @@ class FakeEasyAppointments:
         if rows is None:
             return Response(b"", status_code=404)
         length = int(query.get("length", "20") or 20)
-        start = 0 if self.ignore_page else (page - 1) * length
-        return Response(php_json(rows[start : start + length]), media_type="application/json")
+        fields = [f for f in query.get("fields", "").split(",") if f]
+        ignore = self.ignore_page or (self.ignore_page_with_fields and bool(fields))
+        start = 0 if ignore else (page - 1) * length
+        rows = rows[start : start + length]
+        if fields:  # applied per record after encoding
+            rows = [{k: v for k, v in row.items() if k in fields} for row in rows]
+        return Response(php_json(rows), media_type="application/json")
 
     def _one(self, resource: str, raw_id: str) -> dict[str, Any] | None:
         if not raw_id.isdigit():

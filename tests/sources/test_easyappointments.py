@@ -282,7 +282,7 @@ async def test_missing_secret_names_the_variable(fake: FakeEasyAppointments) -> 
 
 
 async def test_requests_are_paced_under_the_limit_by_default(fake: FakeEasyAppointments) -> None:
-    config = EasyAppointmentsConfig()
+    config = EasyAppointmentsConfig(site_timezone="UTC")
     assert config.min_interval_seconds >= 1.25  # 100 requests / 120 s per IP
     assert config.rate_limit_window_seconds == 120
     connector = EasyAppointmentsConnector(context(fake, min_interval_seconds=1.5))
@@ -533,17 +533,20 @@ def test_config_validation() -> None:
     with pytest.raises(ValueError, match="time zone"):
         EasyAppointmentsConfig(site_timezone="Mars/Olympus")
     with pytest.raises(ValueError, match="table_prefix"):
-        EasyAppointmentsConfig(mode="mysql", table_prefix="ea; drop")
+        EasyAppointmentsConfig(mode="mysql", table_prefix="ea; drop", site_timezone="UTC")
     with pytest.raises(ValueError):
-        EasyAppointmentsConfig(api_token="inline-secret")  # extra fields are forbidden
-    assert EasyAppointmentsConfig().secret_env_names() == {
+        EasyAppointmentsConfig(api_token="inline-secret", site_timezone="UTC")  # extra: forbidden
+    with pytest.raises(ValueError, match="site_timezone"):
+        EasyAppointmentsConfig()  # no silent default: EA's writing zone must be named
+    utc = {"site_timezone": "UTC"}
+    assert EasyAppointmentsConfig(**utc).secret_env_names() == {
         "api_token": "SIGNUP_SYNC_SOURCE_EASYAPPOINTMENTS_API_TOKEN"
     }
-    assert EasyAppointmentsConfig(auth="basic").secret_env_names() == {
+    assert EasyAppointmentsConfig(auth="basic", **utc).secret_env_names() == {
         "username": "SIGNUP_SYNC_SOURCE_EASYAPPOINTMENTS_USERNAME",
         "password": "SIGNUP_SYNC_SOURCE_EASYAPPOINTMENTS_PASSWORD",
     }
-    assert EasyAppointmentsConfig(mode="mysql").secret_env_names() == {}
+    assert EasyAppointmentsConfig(mode="mysql", **utc).secret_env_names() == {}
 
 
 # ---- direct-MySQL mode against the real MariaDB ---------------------------------------------
@@ -659,10 +662,13 @@ async def test_mysql_full_sync_gives_the_api_events(
     pages, events, skips = await collect(mysql_context(ea_db, fake))
     assert sorted(map(key, events)) == FULL_RUN
     assert sorted(skips) == sorted(FULL_SKIPS)
-    assert [len(p.records) for p in pages] == [5, 5, 5, 1]
+    assert [len(p.records) for p in pages] == [5, 5, 5, 1, 0]
     assert pages[-1].cursor == {
         "v": 1, "mode": "mysql", "phase": "changes",
         "changed_at": "2024-06-10 08:00:00", "id": 1012,
+        # Customers are followed from the run's start (site time), deletions checked then.
+        "customers_changed_at": "2024-06-20 14:00:00",
+        "deletions_checked_at": "2024-06-20T12:00:00+00:00",
     }  # fmt: skip
     _, api_events, _ = await collect(context(fake))
     assert sorted(events, key=key) == sorted(api_events, key=key)  # metadata and names too

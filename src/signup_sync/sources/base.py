@@ -8,7 +8,7 @@ maps every record with ``map_record`` and commits each page's events together wi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
@@ -75,6 +75,35 @@ class RetryPolicy:
     request_deadline_seconds: float = 120.0
 
 
+@dataclass(frozen=True, slots=True)
+class StoredRef:
+    """An event already stored, with its lead's keys: what a connector may ask the engine."""
+
+    event_id: int
+    external_id: str
+    event_type: str
+    status: str
+    occurred_at: datetime
+    created_at: datetime
+    email: str | None
+    phone_e164: str | None
+
+
+class StoredEvents(Protocol):
+    """Read-only look-ups of stored events, offered by the engine (a connector never opens
+    the database itself). Each call is one query; the engine lets it see every page the
+    connector yielded before."""
+
+    async def find(self, external_ids: Sequence[str]) -> list[StoredRef]:
+        """Events of this source type stored under any of these external ids."""
+        ...
+
+    async def scan(self, prefix: str, *, after: int, limit: int) -> list[StoredRef]:
+        """This source's events whose external id starts with ``prefix``, by event id
+        above ``after`` (keyset), at most ``limit``."""
+        ...
+
+
 @dataclass(slots=True)
 class SourceContext:
     """Everything one run of one connector may know."""
@@ -97,6 +126,8 @@ class SourceContext:
     transport: httpx.AsyncBaseTransport | None = None
     # Connectors that read a file (Posh.VIP export, CSV) get its bytes here when uploaded.
     upload: bytes | None = None
+    # Look-ups of what earlier runs stored (None: connectors do without, e.g. in unit tests).
+    stored: StoredEvents | None = None
 
 
 @dataclass(slots=True)

@@ -22,13 +22,14 @@ from sqlalchemy.pool import NullPool
 
 from signup_sync.outbound import OutboundRefused
 from signup_sync.sources.base import Page, SourceContext
-from signup_sync.sources.easyappointments import (
+from signup_sync.sources.easyappointments_config import (
     CUSTOMER_FIELDS,
     EasyAppointmentsConfig,
-    appointment_record,
     secret,
     zone,
 )
+from signup_sync.sources.easyappointments_deletions import check_due, mysql_deletions
+from signup_sync.sources.easyappointments_records import appointment_record
 from signup_sync.sources.errors import FatalSourceError, RetriableSourceError
 
 STAMP = "%Y-%m-%d %H:%M:%S"
@@ -40,6 +41,7 @@ _APPOINTMENT_COLUMNS = (
 )  # fmt: skip
 _USER_COLUMNS = ("id", "first_name", "last_name", "email", "phone_number", "mobile_number",
                  "timezone", "id_roles", *CUSTOMER_FIELDS)  # fmt: skip
+_NOT_CUSTOMER_FIELDS = ("timezone", "create_datetime", "update_datetime")
 
 
 class MysqlReader:
@@ -62,7 +64,9 @@ class MysqlReader:
         self.engine: AsyncEngine | None = None
         prefix = config.table_prefix
         self.a = sa.table(f"{prefix}appointments", *map(sa.column, _APPOINTMENT_COLUMNS))
-        users = sa.table(f"{prefix}users", *map(sa.column, _USER_COLUMNS))
+        users = sa.table(
+            f"{prefix}users", *map(sa.column, (*_USER_COLUMNS, *_NOT_CUSTOMER_FIELDS[1:]))
+        )
         self.c, self.p = users.alias("c"), users.alias("p")
         self.s = sa.table(f"{prefix}services", sa.column("id"), sa.column("name"))
         self.r = sa.table(f"{prefix}roles", sa.column("id"), sa.column("slug"))
@@ -71,6 +75,12 @@ class MysqlReader:
             self.a.c.update_datetime,
             self.a.c.book_datetime,
             self.a.c.create_datetime,
+            sa.cast(sa.literal(EPOCH.strftime(STAMP)), sa.DateTime()),
+        )
+        # A customer's corrected email or name changes their row, not the appointment's.
+        self.customer_changed_at = sa.func.coalesce(
+            self.c.c.update_datetime,
+            self.c.c.create_datetime,
             sa.cast(sa.literal(EPOCH.strftime(STAMP)), sa.DateTime()),
         )
 
@@ -82,7 +92,9 @@ class MysqlReader:
             .outerjoin(c, sa.and_(c.c.id == a.c.id_users_customer, c.c.id_roles.in_(customers)))
             .outerjoin(s, s.c.id == a.c.id_services)
         )
-        customer_columns = [col.label(f"c_{col.name}") for col in c.c if col.name != "timezone"]
+        customer_columns = [
+            col.label(f"c_{col.name}") for col in c.c if col.name not in _NOT_CUSTOMER_FIELDS
+        ]
         return (
             sa.select(
                 *a.c,
@@ -151,7 +163,58 @@ class MysqlReader:
             provider_timezone=row["provider_timezone"],
         )
 
+    async def existing(self, ids: list[int]) -> set[int]:
+        """Which of these appointment ids ``ea_appointments`` still holds."""
+        query = sa.select(self.a.c.id).where(self.a.c.id.in_(ids))
+        return {row["id"] for row in await self._fetch(query)}
+
     async def pages(self) -> AsyncIterator[Page]:
+        state: dict[str, Any] = {}
+        async for page in self._reads(state):
+            yield page
+        if not state:
+            return  # a backfill leaves the cursor alone
+        if check_due(self.ctx, self.config.deletion_check_hours, state):
+            async for gone in mysql_deletions(self.ctx, self.existing, state):
+                yield gone
+        else:
+            yield Page([], dict(state), "read complete")
+
+    async def _customer_changes(
+        self, state: dict[str, Any], cap: datetime, base: sa.Select[Any]
+    ) -> AsyncIterator[Page]:
+        """Appointments of customers changed since the last run (keyset on the customer's
+        change time, customer id, appointment id)."""
+        a, c, ts = self.a, self.c, self.customer_changed_at
+        since = datetime.strptime(state["customers_changed_at"], STAMP)
+        when = max(EPOCH, since - timedelta(seconds=self.config.mysql_overlap_seconds))
+        mark: tuple[datetime, int, int] = (when, 0, 0)
+        while True:
+            at, cid, aid = mark
+            query = base.where(
+                c.c.id.is_not(None),
+                ts <= cap,
+                sa.or_(
+                    ts > at,
+                    sa.and_(ts == at, c.c.id > cid),
+                    sa.and_(ts == at, c.c.id == cid, a.c.id > aid),
+                ),
+            ).order_by(ts, c.c.id, a.c.id)
+            rows = await self._fetch(query.add_columns(ts.label("customer_changed_at")))
+            if rows:
+                last = rows[-1]
+                mark = (last["customer_changed_at"], last["c_id"], last["id"])
+            done = len(rows) < self.config.mysql_batch
+            if done:
+                state["customers_changed_at"] = cap.strftime(STAMP)
+            label = f"customers changed after {mark[0].strftime(STAMP)} #{mark[1]}"
+            yield Page([self._record(r) for r in rows], dict(state) if done else None, label)
+            if done:
+                return
+
+    async def _reads(self, state: dict[str, Any]) -> AsyncIterator[Page]:
+        """Changed appointments, then customers' changes, then the completion window;
+        ``state`` ends as the cursor (left empty by a backfill)."""
         ctx, config, a = self.ctx, self.config, self.a
         site = zone(config.site_timezone)
         cap = ctx.run_started_at.astimezone(site).replace(tzinfo=None)
@@ -171,8 +234,8 @@ class MysqlReader:
                 if len(rows) < config.mysql_batch:
                     return
         stored = None if ctx.force else ctx.cursor
-        state: dict[str, Any] = {"v": 1, "mode": "mysql", "phase": "changes",
-                                 "changed_at": EPOCH.strftime(STAMP), "id": 0}  # fmt: skip
+        state.update({"v": 1, "mode": "mysql", "phase": "changes",
+                      "changed_at": EPOCH.strftime(STAMP), "id": 0})  # fmt: skip
         if stored and stored.get("mode") == "mysql":
             state.update(stored)
         # Rows committed late can carry an earlier update time: re-read a little overlap.
@@ -194,6 +257,16 @@ class MysqlReader:
             yield Page([self._record(r) for r in rows], dict(state), label)
             if len(rows) < config.mysql_batch:
                 break
+        if not stored:
+            # What was just read holds every customer as of now: follow changes from here,
+            # and nothing stored before it can have been deleted.
+            state["customers_changed_at"] = cap.strftime(STAMP)
+            state["deletions_checked_at"] = ctx.run_started_at.isoformat()
+        else:
+            # A cursor from before customers were followed starts at its appointments' mark.
+            state.setdefault("customers_changed_at", stored.get("changed_at", state["changed_at"]))
+            async for page in self._customer_changes(state, cap, base):
+                yield page
         if not stored or not config.infer_completed or config.rescan_days is None:
             return
         # Appointments that ended since the last run changed no row: re-read recent ones.

@@ -35,6 +35,7 @@ from signup_sync.sources.zoom_pages import Progress, ZoomPager, encode_uuid
 from signup_sync.sources.zoom_records import (
     MappingOptions,
     collapse_participants,
+    linked_registrants,
     map_webhook_event,
     map_zoom_record,
     parse_time,
@@ -239,6 +240,11 @@ class ZoomConnector:
         end = started + timedelta(minutes=item.duration_minutes, hours=self.config.settle_hours)
         return end <= self.ctx.run_started_at
 
+    async def _registrants_of(self, item: ZoomItem, rows: list[dict[str, Any]]) -> dict[str, str]:
+        """Registrant id -> their lead's email, for the registrant ids on a participant page
+        that name a stored registration (one look-up per page)."""
+        return await linked_registrants(self.ctx.stored, item.ref(), rows)
+
     # --- the stream ---------------------------------------------------------------------
 
     async def pages(self) -> AsyncIterator[Page]:
@@ -367,7 +373,8 @@ class ZoomConnector:
                     path, "participants", {}, f"participants of {item.kind} {item.id} instance"
                 ):
                     n += 1
-                    records = collapse_participants(rows, seen, item.ref(), ref)
+                    linked = await self._registrants_of(item, rows)
+                    records = collapse_participants(rows, seen, item.ref(), ref, linked)
                     if last and self._settled(item, started):
                         done.append(uuid)
                     yield Page(

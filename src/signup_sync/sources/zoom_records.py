@@ -5,7 +5,9 @@ participant gets the same external id whichever way it arrives:
 
 * registrant: ``{webinar|meeting}:{id}:registrant:{registrant_id}`` -> ``webinar_registered``
 * attendance: ``{webinar|meeting}_instance:{instance uuid}:person:{hash of email}`` ->
-  ``webinar_attended``, one per person per occurrence however often they re-joined.
+  ``webinar_attended``, one per person per occurrence however often they re-joined. A row
+  whose ``registrant_id`` names a stored registrant is that registrant's: their email (the
+  lead's) keys and joins it, whatever email the row carries, or none (§2.7.4, §2.8).
 
 Meetings with registration are treated as webinar-like touchpoints (source-apis.md §2.8): they
 map to ``webinar_registered`` / ``webinar_attended`` with ``metadata.item.kind = "meeting"``.
@@ -16,7 +18,7 @@ The person key hashes the normalised email (§2.8 keys by ``lower(email)``) so t
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +27,7 @@ import phonenumbers
 
 from signup_sync.events.records import UTM_FIELDS, EventRecord
 from signup_sync.leads.identity import normalise_email
+from signup_sync.sources.base import StoredEvents
 from signup_sync.sources.errors import SkipRecord
 from signup_sync.vocabulary import EventType, SourceType
 
@@ -193,7 +196,11 @@ def map_participant(record: Mapping[str, Any], options: MappingOptions) -> Event
         raise SkipRecord("internal user (host, panelist or staff)")
     if record.get("admitted") is False:
         raise SkipRecord("only in the waiting room")
-    email = normalise_email(_text(participant.get("user_email")))
+    # Linked to a known registrant by registrant_id: that registrant's lead, whatever
+    # email (or none) the participant joined with (source-apis.md §2.7.4).
+    email = normalise_email(_text(record.get("email"))) or normalise_email(
+        _text(participant.get("user_email"))
+    )
     if email is None:
         raise SkipRecord("no email (guest or anonymous participant)")
     occurred = parse_time(participant.get("join_time")) or record.get("received_at")
@@ -206,6 +213,8 @@ def map_participant(record: Mapping[str, Any], options: MappingOptions) -> Event
         "display_name": _text(participant.get("name")),
         "sessions": record.get("sessions", 1),
     }
+    if record.get("linked"):
+        metadata["linked_by"] = "registrant_id"
     if record.get("duration_seconds") is not None:
         metadata["duration_seconds"] = record["duration_seconds"]
     return EventRecord(
@@ -229,13 +238,16 @@ def map_zoom_record(record: Mapping[str, Any], options: MappingOptions) -> list[
 
 
 def map_webhook_event(
-    body: Mapping[str, Any], options: MappingOptions | None = None
+    body: Mapping[str, Any],
+    options: MappingOptions | None = None,
+    linked: Mapping[str, str] | None = None,
 ) -> list[EventRecord]:
     """Map a Zoom webhook body (already verified) to the events a sync would give.
 
     Registration events -> ``webinar_registered`` (denied/cancelled with that status);
     ``participant_joined``/``_left`` -> ``webinar_attended``. Other events map to nothing.
-    Raises SkipRecord for an unusable body (no email, missing object).
+    Raises SkipRecord for an unusable body (no email, missing object). ``linked``
+    (``linked_registrants``) joins a participant to their registrant's lead, as a sync does.
     """
     options = options or MappingOptions()
     event = body.get("event")
@@ -286,24 +298,74 @@ def map_webhook_event(
             "sessions": 1,
             "received_at": received,
         }
+        rid = _text(participant.get("registrant_id"))
+        if rid and linked and rid in linked:
+            record.update(email=linked[rid], linked=True)
     return map_zoom_record(record, options)
 
 
+def registrant_external_id(item: Mapping[str, Any], registrant_id: str) -> str:
+    """The external id of a registrant's ``webinar_registered`` event."""
+    return f"{item['kind']}:{item['id']}:registrant:{registrant_id}"
+
+
+async def linked_registrants(
+    stored: StoredEvents | None, item: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
+) -> dict[str, str]:
+    """Registrant id -> email of the lead that registered, for the rows' registrant ids
+    whose registration is stored (one look-up for all of them); empty without look-ups."""
+    ids = {rid for row in rows if (rid := _text(row.get("registrant_id")))}
+    if stored is None or not ids:
+        return {}
+    wanted = {registrant_external_id(item, rid): rid for rid in ids}
+    found: dict[str, str] = {}
+    for ref in await stored.find(list(wanted)):
+        rid = wanted.get(ref.external_id)
+        if rid and ref.event_type == EventType.WEBINAR_REGISTERED.value and ref.email:
+            found[rid] = ref.email
+    return found
+
+
+def webhook_participant(body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(item, participant row) of a participant webhook, for linking; None for others."""
+    event = body.get("event")
+    payload = body.get("payload")
+    obj = payload.get("object") if isinstance(payload, Mapping) else None
+    if not isinstance(event, str) or not isinstance(obj, Mapping):
+        return None
+    kind, _, action = event.partition(".")
+    participant = obj.get("participant")
+    if kind not in ("webinar", "meeting") or action not in WEBHOOK_PARTICIPATION:
+        return None
+    if not isinstance(participant, Mapping) or obj.get("id") in (None, ""):
+        return None
+    return {"kind": kind, "id": str(obj["id"])}, dict(participant)
+
+
 def collapse_participants(
-    rows: list[dict[str, Any]], seen: set[str], item: dict[str, Any], instance: dict[str, Any]
+    rows: list[dict[str, Any]],
+    seen: set[str],
+    item: dict[str, Any],
+    instance: dict[str, Any],
+    linked: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """One record per person on this page (Zoom lists one row per join session).
 
-    ``seen`` holds the people of this instance already yielded on earlier pages (hashes, so
-    memory is one short string per attendee); a person is keyed by normalised email. The event
-    time is their earliest admitted session on the page where they first appear; ``sessions``
-    and ``duration_seconds`` count that page's rows. Rows without email stay one record each
-    (mapping skips them).
+    A person is their registrant's email when the row's ``registrant_id`` is in ``linked``
+    (registrant id -> normalised email of the lead that registered), else the row's own
+    normalised email. ``seen`` holds the people of this instance already yielded on earlier
+    pages (hashes, so memory is one short string per attendee). The event time is their
+    earliest admitted session on the page where they first appear; ``sessions`` and
+    ``duration_seconds`` count that page's rows. Rows with no email either way stay one
+    record each (mapping skips them).
     """
+    linked = linked or {}
     people: dict[str, dict[str, Any]] = {}
     records: list[dict[str, Any]] = []
     for row in rows:
-        email = normalise_email(row.get("user_email") or None)
+        rid = _text(row.get("registrant_id"))
+        via = linked.get(rid) if rid else None
+        email = via or normalise_email(row.get("user_email") or None)
         admitted = row.get("status", "in_meeting") != "in_waiting_room"
         base = {"kind": "participant", "item": item, "instance": instance}
         if email is None:
@@ -317,12 +379,15 @@ def collapse_participants(
             person = {
                 **base,
                 "participant": row,
+                "email": email,
+                "linked": False,
                 "sessions": 0,
                 "duration_seconds": 0,
                 "admitted": False,
             }
             people[key] = person
             records.append(person)
+        person["linked"] = person["linked"] or via is not None
         person["sessions"] += 1
         duration = row.get("duration")
         person["duration_seconds"] += int(duration) if isinstance(duration, int | float) else 0

@@ -78,6 +78,7 @@ from signup_sync.sync.start import (
     retry_policy,
     start_sync,
 )
+from signup_sync.sync.stored import PageBarrier, StoredLookup
 from signup_sync.sync.tally import Secrets, Tally, clean_message, describe
 
 log = get_logger("signup_sync.sync")
@@ -391,6 +392,7 @@ async def execute(
         config = _config(connector_cls, run.config, run.source_id)
         access = SourceAccess.from_settings(settings)
         secrets = access.secrets(config, run.secret_values)
+        barrier = PageBarrier()
         ctx = SourceContext(
             source_id=run.source_id,
             source_type=run.source_type,
@@ -406,6 +408,9 @@ async def execute(
             access=access,
             transport=transport,
             upload=upload,
+            stored=StoredLookup(
+                factory, source_id=run.source_id, source_type=run.source_type, barrier=barrier
+            ),
         )
         connector = connector_cls(ctx)
         pages = connector.pages()
@@ -415,6 +420,7 @@ async def execute(
         def prepare(page: Page) -> MappedPage:
             nonlocal read
             read += 1
+            barrier.handed_over()
             page_tally = Tally(max_messages=max_messages, pages=1, processed=len(page.records))
             events, owners = _map_page(mapper, page, run.source_id, page_tally, read)
             return MappedPage(page, page_tally, events, owners)
@@ -452,12 +458,14 @@ async def execute(
             started += 1
             if run.options.dry_run:
                 await _dry_page(factory, mapped.events, mapped.owners, mapped.tally, new_leads)
+                barrier.page_settled()
                 tally = tally.merged(mapped.tally)
                 _progressed(tally, mapped.page)
                 continue
             committing = asyncio.ensure_future(
                 _commit_page(factory, run, mapped, in_flight or tally, ttl)
             )
+            committing.add_done_callback(barrier.page_settled)
             previous, in_flight = in_flight, committing
             if previous is not None:
                 tally = await previous  # its error stops the run; ``committing`` rolls back

@@ -21,14 +21,19 @@ from signup_sync.db.models import FunnelSource
 from signup_sync.db.types import utcnow
 from signup_sync.events.records import EventRecord
 from signup_sync.sources.access import SourceAccess
-from signup_sync.sources.base import RetryPolicy, SourceConfig, SourceContext
+from signup_sync.sources.base import RetryPolicy, SourceConfig, SourceContext, StoredEvents
 from signup_sync.sources.easyappointments import ApiReader, EasyAppointmentsConfig, map_webhook
+from signup_sync.sources.easyappointments_deletions import GONE, map_gone
 from signup_sync.sources.errors import FatalSourceError, SkipRecord
 from signup_sync.sources.eventbrite import ATTENDEE_EXPAND, EventbriteConfig, map_attendee
 from signup_sync.sources.http import SourceHttp
 from signup_sync.sources.secrets import require
 from signup_sync.sources.zoom import ZoomConfig
-from signup_sync.sources.zoom_records import map_webhook_event
+from signup_sync.sources.zoom_records import (
+    linked_registrants,
+    map_webhook_event,
+    webhook_participant,
+)
 from signup_sync.webhooks.relay import posh_relay_events
 
 EVENTBRITE_API = "https://www.eventbriteapi.com/v3/"
@@ -57,6 +62,7 @@ def context(
     transport: httpx.AsyncBaseTransport | None,
     retry: RetryPolicy | None,
     access: SourceAccess | None = None,
+    stored: StoredEvents | None = None,
 ) -> SourceContext:
     access = access or SourceAccess()
     return SourceContext(
@@ -70,6 +76,7 @@ def context(
         retry=retry or DEFAULT_RETRY,
         access=access,
         transport=transport,
+        stored=stored,
     )
 
 
@@ -88,7 +95,11 @@ async def build(raw: bytes, ctx: SourceContext) -> Built:
     body = _body(raw)
     config = ctx.config
     if isinstance(config, ZoomConfig):
-        return Built(events=map_webhook_event(body, config.mapping_options()))
+        linked: dict[str, str] = {}
+        if (found := webhook_participant(body)) is not None:
+            item, participant = found
+            linked = await linked_registrants(ctx.stored, item, [participant])
+        return Built(events=map_webhook_event(body, config.mapping_options(), linked))
     if isinstance(config, EventbriteConfig):
         return await _eventbrite(body, ctx, config)
     if isinstance(config, EasyAppointmentsConfig):
@@ -184,6 +195,8 @@ async def _easyappointments(
         raise SkipRecord("malformed webhook payload")
     if payload.get("is_unavailability") in (True, 1, "1"):
         return Built(notes=["ignored: unavailability"])
+    if action == "appointment_delete":
+        return await _easyappointments_deleted(payload, ctx)
     if config.mode != "api":
         raise SkipRecord(
             "customer unknown: the payload has only its id and this source reads MySQL, "
@@ -205,6 +218,20 @@ async def _easyappointments(
         body, config, now=utcnow(), customer=customer, service=service, provider=provider
     )
     return Built(events=events)
+
+
+async def _easyappointments_deleted(payload: dict[str, Any], ctx: SourceContext) -> Built:
+    """A deletion by id, in either mode: the stored events of the appointment, cancelled.
+    The payload's customer may be gone too (a cascade); the stored lead is the one to fold."""
+    key = _int(payload.get("id"))
+    if key is None:
+        raise SkipRecord("malformed webhook payload")
+    if ctx.stored is None:
+        raise SkipRecord("deletion: stored events cannot be looked up here")
+    refs = [r for r in await ctx.stored.find([f"appointment:{key}"]) if r.status != "cancelled"]
+    if not refs:
+        return Built(notes=[f"ignored: appointment {key} has no active stored events"])
+    return Built(events=map_gone({"kind": GONE, "id": key, "events": refs}))
 
 
 def _int(value: Any) -> int | None:

@@ -37,6 +37,7 @@ from signup_sync.sources.access import SourceAccess
 from signup_sync.sources.base import RetryPolicy
 from signup_sync.sources.errors import FatalSourceError, SkipRecord
 from signup_sync.sync.clean import check_time
+from signup_sync.sync.stored import StoredLookup
 from signup_sync.sync.tally import Secrets, describe
 from signup_sync.webhooks import repository as repo
 from signup_sync.webhooks.process import Built, Refused, build, context
@@ -100,7 +101,8 @@ async def _build(
         config = connector.config_model.model_validate(source.config or {})
     except ValidationError:
         raise Refused(f"source {source.id} has an invalid config; fix it, then replay") from None
-    ctx = context(source, config, transport=transport, retry=retry, access=access)
+    stored = StoredLookup(factory, source_id=source.id, source_type=source.source_type)
+    ctx = context(source, config, transport=transport, retry=retry, access=access, stored=stored)
     secrets = ctx.secrets if isinstance(ctx.secrets, Secrets) else None
     try:
         built = await build(claim.body, ctx)
