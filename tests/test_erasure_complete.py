@@ -171,6 +171,7 @@ async def through_the_connectors(
                 "api_token_env": "SIGNUP_SYNC_SOURCE_TEST_EA_TOKEN",
                 "min_interval_seconds": 0,
                 "webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_EA_WEBHOOK_SECRET",
+                "site_timezone": "UTC",
             },
         ),
         "poshvip": await add_source(

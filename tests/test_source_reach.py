@@ -128,11 +128,12 @@ async def test_other_connectors_addresses_are_checked_too(client: httpx.AsyncCli
     zoom = {"webinar_ids": [84512345678]}  # issue 14: a JSON number is kept as text
     r = await post_source(client, "zoom", token_url="http://127.0.0.1:9/oauth/token", **zoom)
     assert field_of(r) == "config.token_url"
-    r = await post_source(client, "easyappointments", base_url="http://192.168.1.20/api/v1/")
+    ea = {"site_timezone": "UTC"}
+    r = await post_source(client, "easyappointments", base_url="http://192.168.1.20/api/v1/", **ea)
     assert field_of(r) == "config.base_url"
-    r = await post_source(client, "easyappointments", mode="mysql", mysql_host="10.1.2.3")
+    r = await post_source(client, "easyappointments", mode="mysql", mysql_host="10.1.2.3", **ea)
     assert field_of(r) == "config.mysql_host"
-    r = await post_source(client, "easyappointments", mode="mysql")  # default host 127.0.0.1
+    r = await post_source(client, "easyappointments", mode="mysql", **ea)  # default 127.0.0.1
     assert field_of(r) == "config.mysql_host"
     r = await post_source(client, "poshvip", file_url="http://169.254.169.254/export.csv")
     assert field_of(r) == "config.file_url"
@@ -236,7 +237,7 @@ async def test_the_mysql_host_is_checked_again_when_the_sync_connects(
         create_session_factory(engine),
         "lan database",
         source_type="easyappointments",
-        config={"mode": "mysql", "mysql_host": "127.0.0.1"},
+        config={"mode": "mysql", "mysql_host": "127.0.0.1", "site_timezone": "UTC"},
     )
     body = (await client.post("/sync/easyappointments")).json()
     assert body["status"] == "failed"

@@ -17,6 +17,7 @@ from signup_sync.sync.runner import run_sync
 from signup_sync.sync.schemas import SourceSyncResult, SyncOptions
 from tests.fakes import easyappointments as fakes
 from tests.fakes.easyappointments import FakeEasyAppointments
+from tests.helpers import LOCAL_SETTINGS
 from tests.sources import test_easyappointments as ea_tests
 from tests.sources.test_easyappointments import EaDatabase, collect, mysql_context
 from tests.sync_fakes import add_source
@@ -53,7 +54,7 @@ def api_config(fake: FakeEasyAppointments, **extra: Any) -> dict[str, Any]:
 
 
 async def sync(factory: Factory, source_id: int) -> SourceSyncResult:
-    return await run_sync(factory, source_id, SyncOptions(), retry=RETRY)
+    return await run_sync(factory, source_id, SyncOptions(), retry=RETRY, settings=LOCAL_SETTINGS)
 
 
 async def statuses(factory: Factory) -> dict[tuple[str, str], str]:

@@ -23,6 +23,7 @@ from signup_sync.sync.stored import StoredLookup
 from signup_sync.webhooks.process import build, context
 from tests.fakes import zoom as zoom_fake
 from tests.fakes.zoom import U1, W1, FakeZoom, participant
+from tests.helpers import LOCAL_SETTINGS
 from tests.sync_fakes import add_source
 
 RUN_AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -85,7 +86,7 @@ async def test_attendance_joins_the_registrant_by_id_whatever_the_email(
     ]
     factory = async_sessionmaker(engine, expire_on_commit=False)
     source_id = await add_source(factory, source_type="zoom", config=config(url))
-    result = await run_sync(factory, source_id, SyncOptions(), retry=RETRY)
+    result = await run_sync(factory, source_id, SyncOptions(), retry=RETRY, settings=LOCAL_SETTINGS)
     assert result.status == "success", result.error_messages
 
     stages = await leads(engine)
@@ -111,9 +112,11 @@ async def test_a_second_run_and_the_webhook_give_the_same_event(
     )
     factory = async_sessionmaker(engine, expire_on_commit=False)
     source_id = await add_source(factory, source_type="zoom", config=config(url))
-    await run_sync(factory, source_id, SyncOptions(), retry=RETRY)
+    await run_sync(factory, source_id, SyncOptions(), retry=RETRY, settings=LOCAL_SETTINGS)
     before = await attended(engine)
-    again = await run_sync(factory, source_id, SyncOptions(force=True), retry=RETRY)
+    again = await run_sync(
+        factory, source_id, SyncOptions(force=True), retry=RETRY, settings=LOCAL_SETTINGS
+    )
     assert again.leads_created == 0
     assert await attended(engine) == before
 
@@ -155,7 +158,7 @@ async def test_denied_then_approved_makes_the_registration_count(
     fake, url = zoom
     factory = async_sessionmaker(engine, expire_on_commit=False)
     source_id = await add_source(factory, source_type="zoom", config=config(url))
-    await run_sync(factory, source_id, SyncOptions(), retry=RETRY)
+    await run_sync(factory, source_id, SyncOptions(), retry=RETRY, settings=LOCAL_SETTINGS)
     dee = f"webinar:{W1}:registrant:{DEE}"
     async with factory() as session:
         status = await session.scalar(
@@ -165,7 +168,9 @@ async def test_denied_then_approved_makes_the_registration_count(
 
     row = next(r for r in fake.registrants[("webinar", W1)] if r["id"] == DEE)
     row["status"] = "approved"
-    result = await run_sync(factory, source_id, SyncOptions(force=True), retry=RETRY)
+    result = await run_sync(
+        factory, source_id, SyncOptions(force=True), retry=RETRY, settings=LOCAL_SETTINGS
+    )
     assert result.leads_updated >= 1
     async with factory() as session:
         status = await session.scalar(
