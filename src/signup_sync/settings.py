@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -10,6 +11,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SQLITE_FILE = "signup_sync.db"
+# Names the dotenv file read at start (default `.env` in the working directory; empty: none).
+ENV_FILE_VARIABLE = "SIGNUP_SYNC_ENV_FILE"
+DEFAULT_ENV_FILE = ".env"
 
 
 class SettingsError(Exception):
@@ -61,8 +65,15 @@ def normalise_database_url(raw: str | None) -> str:
 class Settings(BaseSettings):
     """Everything the service reads from its environment."""
 
+    # Precedence (pydantic-settings): explicit arguments, then the process environment,
+    # then the dotenv file, then the defaults below.
     model_config = SettingsConfigDict(
-        env_prefix="", case_sensitive=False, extra="ignore", populate_by_name=True
+        env_prefix="",
+        case_sensitive=False,
+        extra="ignore",
+        populate_by_name=True,
+        env_file=DEFAULT_ENV_FILE,
+        env_file_encoding="utf-8",
     )
 
     database_url: str = Field(
@@ -272,10 +283,15 @@ _ALIASES = {
 }
 
 
+def env_file() -> str | None:
+    """The dotenv file to read: SIGNUP_SYNC_ENV_FILE, else `.env`; set but empty: none."""
+    return os.environ.get(ENV_FILE_VARIABLE, DEFAULT_ENV_FILE) or None
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Read the environment; raise SettingsError with one line naming the bad variable."""
+    """Read the environment and the dotenv file; raise SettingsError naming the bad variable."""
     try:
-        return Settings(**overrides)
+        return Settings(_env_file=env_file(), **overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = first["loc"][0] if first["loc"] else "?"
