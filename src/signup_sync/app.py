@@ -54,7 +54,7 @@ def announce_generated_token(token: str) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the engine is made and migrations run in its lifespan."""
     settings = settings or load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     tokens = list(settings.service_tokens)
     if not tokens:
         tokens = [generate_token()]
