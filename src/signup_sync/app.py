@@ -17,6 +17,7 @@ from signup_sync.api import sources as sources_api
 from signup_sync.api import sync as sync_api
 from signup_sync.api import tracking as tracking_api
 from signup_sync.api import webhooks as webhooks_api
+from signup_sync.api.docs_ui import install_docs
 from signup_sync.api.errors import install_error_handlers
 from signup_sync.api.middleware import RequestContextMiddleware
 from signup_sync.api.openapi import install_openapi
@@ -98,6 +99,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "authenticate each sender) needs `Authorization: Bearer <token>`."
         ),
         lifespan=lifespan,
+        # Served by install_docs from local assets (FastAPI's defaults load them from a CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.tokens = [t.encode() for t in tokens]
@@ -108,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.tracking = tracking_config(settings.segment_write_keys, settings.segment_event_map)
     install_error_handlers(app)
     install_openapi(app)
+    install_docs(app)
     tracking_api.install_tracking_docs(app)
     if settings.cors_origins:
         app.add_middleware(
