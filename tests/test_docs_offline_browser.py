@@ -115,6 +115,7 @@ async def _offline_page(browser: Any) -> tuple[Any, Any, list[str]]:
     return context, page, outside
 
 
+@pytest.mark.slow  # a real browser: in the full run (CI), not in -m 'not slow'
 async def test_swagger_ui_works_offline(
     docs_server: str, browser: Any, artifacts_dir: Path
 ) -> None:
@@ -135,6 +136,7 @@ async def test_swagger_ui_works_offline(
     assert outside == []
 
 
+@pytest.mark.slow  # a real browser: in the full run (CI), not in -m 'not slow'
 async def test_redoc_works_offline(docs_server: str, browser: Any, artifacts_dir: Path) -> None:
     expected = set(_operation_ids(docs_server))
     context, page, outside = await _offline_page(browser)
