@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The benchmark's load generator (wrk, from Debian) and its dlt baseline (PyPI). Safe to run
-# repeatedly: installs only what is missing. Usage: scripts/install-bench-deps.sh [python]
+# The benchmark's load generator (wrk, from Debian) and the project's `bench` extra (its dlt
+# baseline, from PyPI). Safe to run repeatedly: installs only what is missing.
+# Usage: scripts/install-bench-deps.sh [python]
 set -euo pipefail
 PYTHON=${1:-python}
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
 if ! command -v wrk >/dev/null 2>&1; then
     SUDO=""
@@ -14,7 +16,7 @@ fi
 echo "wrk: $(command -v wrk)"
 
 if ! "$PYTHON" -c "import dlt, psycopg2" >/dev/null 2>&1; then
-    echo "dlt[postgres]: installing with pip"
-    "$PYTHON" -m pip install -q "dlt[postgres]>=1.0"
+    echo "bench extra (dlt[postgres]): installing with pip"
+    "$PYTHON" -m pip install -q -e "${ROOT}[bench]"
 fi
 echo "dlt: $("$PYTHON" -c 'import dlt; print(dlt.__version__)')"

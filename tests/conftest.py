@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from signup_sync.app import create_app
 from signup_sync.db.models import Base
 from signup_sync.db.session import create_engine
-from signup_sync.settings import Settings, load_settings
+from signup_sync.settings import ENV_FILE_VARIABLE, Settings, load_settings
 from signup_sync.upgrade import upgrade as upgrade_schema
 from tests.fakes.eventbrite import Switch
 from tests.fakes.eventbrite import serve as serve_eventbrite
@@ -41,6 +41,9 @@ INGEST_TOKEN = "test-token-ingest-0005"
 PG_URL = os.environ.get("SIGNUP_SYNC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = ["sqlite", "postgresql"]
+# A stray `.env` in the working directory must not change what the tests run with (child
+# processes inherit this too); tests of the dotenv file set their own.
+os.environ[ENV_FILE_VARIABLE] = ""
 
 
 def _with_database(url: str, name: str) -> str:

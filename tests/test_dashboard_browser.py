@@ -29,6 +29,8 @@ from signup_sync.settings import Settings
 from tests import funnel_data
 from tests.conftest import IN_CI, TOKEN
 
+# A real browser per test: in the full run (CI), not in `-m "not slow"`.
+pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",

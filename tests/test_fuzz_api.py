@@ -23,9 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.server import run_server
 
+# Minutes under load: in the full run (CI), not in `-m "not slow"`.
+pytestmark = pytest.mark.slow
 EXAMPLES = os.environ.get("SIGNUP_SYNC_FUZZ_EXAMPLES", "25")
 WRITE_KEY = "fuzz-write-key-0001"
 

@@ -247,6 +247,7 @@ async def test_stopping_the_service_closes_a_background_sync_as_interrupted(
     assert lease is None
 
 
+@pytest.mark.slow  # see README, Tests
 def test_the_openapi_schema_describes_the_sync_endpoints(app: FastAPI) -> None:
     paths = app.openapi()["paths"]
     assert {"/sync/{source_type}", "/sync/all", "/sync/status/{source_type}", "/sources"} <= set(

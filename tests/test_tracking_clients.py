@@ -144,6 +144,7 @@ async def _check(engine: AsyncEngine, prefix: str, proxy: LossyProxy) -> None:
     ]
 
 
+@pytest.mark.slow  # see README, Tests
 async def test_segment_client_retry_is_deduplicated(engine: AsyncEngine, proxy: LossyProxy) -> None:
     errors: list[Any] = []
     client = SegmentClient(

@@ -225,6 +225,7 @@ async def test_zoom_webhook_redelivery_and_poll_give_one_event_each(
     assert len(await events(session_factory)) == 15
 
 
+@pytest.mark.slow  # see README, Tests
 async def test_eventbrite_order_is_fetched_mapped_and_the_poll_adds_only_the_rest(
     anon_client: httpx.AsyncClient, session_factory, eb: tuple[FakeEventbrite, str]
 ) -> None:

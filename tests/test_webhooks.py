@@ -193,6 +193,7 @@ async def test_zoom_bad_signature_old_timestamp_or_none_is_401_and_nothing_store
     assert await deliveries(session_factory) == []
 
 
+@pytest.mark.slow  # see README, Tests
 async def test_source_is_chosen_by_id_or_as_the_single_active_one(
     anon_client: httpx.AsyncClient, session_factory, zoom_clock: None
 ) -> None:

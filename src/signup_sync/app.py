@@ -17,6 +17,7 @@ from signup_sync.api import sources as sources_api
 from signup_sync.api import sync as sync_api
 from signup_sync.api import tracking as tracking_api
 from signup_sync.api import webhooks as webhooks_api
+from signup_sync.api.docs_ui import install_docs
 from signup_sync.api.errors import install_error_handlers
 from signup_sync.api.middleware import RequestContextMiddleware
 from signup_sync.api.openapi import install_openapi
@@ -57,7 +58,7 @@ def announce_generated_token(token: str) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the engine is made and migrations run in its lifespan."""
     settings = settings or load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     tokens = list(settings.service_tokens)
     if not tokens:
         tokens = [generate_token()]
@@ -103,6 +104,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "`x-required-role`: `read`, `ingest`, `full` or `metrics` (docs/security.md)."
         ),
         lifespan=lifespan,
+        # Served by install_docs from local assets (FastAPI's defaults load them from a CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.keyring = Keyring.from_settings(settings, tokens)
@@ -114,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.tracking = tracking_config(settings.segment_write_keys, settings.segment_event_map)
     install_error_handlers(app)
     install_openapi(app)
+    install_docs(app)
     tracking_api.install_tracking_docs(app)
     webhooks_api.install_webhook_docs(app)
     if settings.cors_origins:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from signup_sync import cli_sync
+from signup_sync import __version__, cli_sync
 from signup_sync.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -32,6 +33,46 @@ app.command("worker")(cli_sync.worker_command)
 console = Console(stderr=True, soft_wrap=True)
 
 
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"signup-sync {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """SignUp_Sync: multi-source funnel tracking."""
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether binding ``host:port`` fails the way uvicorn's own bind would (same options)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _port_taken(host: str, port: int) -> typer.Exit:
+    console.print(
+        f"Port {port} on {host} is already in use: stop the other server "
+        "or choose another with --port or PORT.",
+        markup=False,
+        highlight=False,
+    )
+    return typer.Exit(code=1)
+
+
 def _settings() -> Settings:
     try:
         return load_settings()
@@ -50,7 +91,6 @@ def serve(
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,
 ) -> None:
     """Run the HTTP service (migrating the embedded SQLite database first)."""
-    import uvicorn
 
     from signup_sync.app import TOKEN_ENV, generate_token
     from signup_sync.db.health import SchemaState, schema_state
@@ -60,6 +100,9 @@ def serve(
     settings = _settings()
     host = host or settings.host
     port = port or settings.port
+    # Before anything is printed or migrated: a second `serve` must not look like it started.
+    if port_in_use(host, port):
+        raise _port_taken(host, port)
     generated = not settings.service_tokens
     if generated:
         # Set before the workers start so that every worker accepts the same token.
@@ -108,6 +151,19 @@ def serve(
         f"  Try: curl -H 'Authorization: Bearer {token or '<token>'}' "
         f"http://{shown_host}:{port}/analytics/funnel-metrics\n"
     )
+    try:
+        _run_uvicorn(host, port, workers, reload)
+    except SystemExit as exc:
+        # Taken between the check and uvicorn's bind: uvicorn exits with its startup-failure
+        # code; say the one plain line instead.
+        if exc.code not in (None, 0) and port_in_use(host, port):
+            raise _port_taken(host, port) from None
+        raise
+
+
+def _run_uvicorn(host: str, port: int, workers: int, reload: bool) -> None:
+    import uvicorn
+
     uvicorn.run(
         "signup_sync.app:create_app",
         factory=True,

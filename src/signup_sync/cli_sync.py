@@ -115,7 +115,9 @@ def sync_command(
 
     settings = _settings()
     # The progress display tells the story; logs only for what goes wrong.
-    configure_logging("warning" if settings.log_level == "info" else settings.log_level)
+    configure_logging(
+        "warning" if settings.log_level == "info" else settings.log_level, settings.log_format
+    )
     request = SyncRequest(
         force_sync=force,
         since=_moment(since, "since"),
@@ -170,7 +172,7 @@ def scheduler_command(
     from signup_sync.sync.scheduler import run_due_syncs, scheduler_loop
 
     settings = _settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     if once:
         results = _run(settings, lambda factory: run_due_syncs(factory, settings=settings))
         if results:
@@ -197,7 +199,7 @@ def worker_command(
     from signup_sync.webhooks.worker import WebhookWorker, WorkerOptions, process_due
 
     settings = _settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     options = WorkerOptions.from_settings(settings)
     if once:
 

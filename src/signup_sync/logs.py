@@ -1,4 +1,7 @@
-"""Structured JSON logs with a bound request id; emails and phones masked, secrets never logged.
+"""Structured logs with a bound request id; emails and phones masked, secrets never logged.
+
+JSON lines (one object per line, for log collectors) or readable console lines: ``LOG_FORMAT``
+chooses; unset, a terminal gets console lines and anything else JSON.
 
 Phones: any value under a key naming a phone is masked whole; in free text, numbers
 written the way phones are (``+`` and 7-15 digits, or groups such as ``(305) 555-0188``)
@@ -80,8 +83,38 @@ def scrub_processor(
     return event_dict
 
 
-def configure_logging(level: str = "info") -> None:
-    """JSON lines on stderr, for the service and the libraries it drives."""
+LOG_FORMATS = ("console", "json")
+# Alembic announces its dialect and DDL mode at info on every start: not news for an operator.
+_ALEMBIC_CHATTER = ("Context impl ", "Will assume ")
+
+
+class _AlembicChatter(logging.Filter):
+    """Moves Alembic's start-up chatter to debug (the "Running upgrade" lines stay at info)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO and str(record.msg).startswith(_ALEMBIC_CHATTER):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
+def resolve_format(log_format: str | None, stream: Any = None) -> str:
+    """``console`` or ``json``: as asked, else console on a terminal and JSON otherwise."""
+    if log_format:
+        return log_format
+    stream = stream if stream is not None else sys.stderr
+    isatty = getattr(stream, "isatty", None)
+    return "console" if callable(isatty) and isatty() else "json"
+
+
+def configure_logging(level: str = "info", log_format: str | None = None) -> None:
+    """Log lines on stderr, for the service and the libraries it drives."""
+    fmt = resolve_format(log_format)
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=resolve_format(None) == "console")
+        if fmt == "console"
+        else structlog.processors.JSONRenderer()
+    )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -90,7 +123,7 @@ def configure_logging(level: str = "info") -> None:
         scrub_processor,
     ]
     structlog.configure(
-        processors=[*shared, structlog.processors.JSONRenderer()],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         # Resolve sys.stderr per logger so redirected streams (tests, daemons) are honoured.
         logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
@@ -99,10 +132,7 @@ def configure_logging(level: str = "info") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.JSONRenderer(),
-            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
             foreign_pre_chain=[*shared[1:], structlog.stdlib.add_logger_name],
         )
     )
@@ -117,6 +147,9 @@ def configure_logging(level: str = "info") -> None:
         logging.getLogger(name).propagate = True
     # aiosqlite's debug lines print every statement with its parameters: personal data.
     logging.getLogger("aiosqlite").setLevel(max(root.level, logging.INFO))
+    alembic = logging.getLogger("alembic.runtime.migration")
+    alembic.filters[:] = [f for f in alembic.filters if not isinstance(f, _AlembicChatter)]
+    alembic.addFilter(_AlembicChatter())
 
 
 def get_logger(name: str) -> Any:

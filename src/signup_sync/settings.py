@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8001, ge=1, le=65535, validation_alias="PORT")
     host: str = Field(default="0.0.0.0", validation_alias="HOST")  # noqa: S104 - a service listens on all interfaces by design
     log_level: str = Field(default="info", validation_alias="LOG_LEVEL")
+    log_format: str | None = Field(
+        default=None,
+        validation_alias="LOG_FORMAT",
+        description="console or json; unset = console on a terminal, JSON otherwise",
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, validation_alias="MAX_BODY_BYTES")
     max_batch_events: int = Field(default=1000, ge=1, le=10000, validation_alias="MAX_BATCH_EVENTS")
     max_metadata_bytes: int = Field(
@@ -361,6 +366,16 @@ class Settings(BaseSettings):
         if level not in ("critical", "error", "warning", "info", "debug"):
             raise ValueError("must be one of critical, error, warning, info, debug")
         return level
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        fmt = value.strip().lower()
+        if fmt not in ("console", "json"):
+            raise ValueError("must be console or json")
+        return fmt
 
     @property
     def is_sqlite(self) -> bool:

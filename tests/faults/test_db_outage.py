@@ -111,6 +111,7 @@ async def health(url: str) -> httpx.Response:
         return await http.get("/health")
 
 
+@pytest.mark.slow  # see README, Tests
 @pytest.mark.postgres_only
 @pytest.mark.parametrize("mode", ["refuse", "blackhole"])
 async def test_requests_get_503_while_postgres_is_cut_and_the_service_recovers(

@@ -76,6 +76,7 @@ HOSTILE = {
 }
 
 
+@pytest.mark.slow  # see README, Tests
 @pytest.mark.parametrize("kind", sorted(HOSTILE))
 @pytest.mark.parametrize("page", [1, 2])
 async def test_a_hostile_page_ends_the_sync_with_the_reason_and_writes_nothing_of_it(
@@ -121,6 +122,7 @@ async def test_a_server_that_accepts_and_never_answers_times_out_per_request(
     assert log.status == "failed" and "ReadTimeout" in log.error_messages[-1]
 
 
+@pytest.mark.slow  # see README, Tests
 async def test_the_service_stays_responsive_while_its_sync_hangs_on_a_silent_source(
     database_url: str, engine: AsyncEngine, tmp_path: Path
 ) -> None:

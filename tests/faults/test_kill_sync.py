@@ -95,6 +95,7 @@ async def lease_expired(engine: AsyncEngine) -> bool:
     return expires is not None and expires < utcnow()
 
 
+@pytest.mark.slow  # see README, Tests
 @pytest.mark.parametrize("victim", ["cli", "server"])
 async def test_sigkill_mid_sync_then_restart_ends_identical_to_an_uninterrupted_sync(
     eb_server: tuple[Switch, str],

@@ -18,6 +18,7 @@ from tests.soak.soak import failures, soak
 SHORT_RSS_TOLERANCE = 0.25
 
 
+@pytest.mark.slow  # see README, Tests
 @pytest.mark.soak
 @pytest.mark.postgres_only
 async def test_short_soak_acknowledged_events_stored_once_no_5xx_memory_flat(

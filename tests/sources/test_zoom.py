@@ -807,6 +807,7 @@ async def test_force_rereads_done_instances(engine: AsyncEngine, fake: Fake) -> 
     assert len(fake.zoom.requested("/participants")) == 2 * reads
 
 
+@pytest.mark.slow  # see README, Tests
 async def test_kill_after_any_page_then_resume_gives_the_same_rows(
     engine: AsyncEngine, fake: Fake
 ) -> None:

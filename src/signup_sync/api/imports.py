@@ -23,16 +23,12 @@ router = APIRouter(
 
 OPTION_NAMES = ("source_type", "event_type", "columns", "timezone", "default_region", "date_format")
 
+_CSV_EXAMPLE = "Email,First Name,Last Name,Date\nana@example.com,Ana,Müller,2026-06-01\n"
 _BODY_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "text/csv": {
-                "schema": {"type": "string"},
-                "example": (
-                    "Email,First Name,Last Name,Date\nana@example.com,Ana,Müller,2026-06-01\n"
-                ),
-            },
+            "text/csv": {"schema": {"type": "string"}, "example": _CSV_EXAMPLE},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -41,7 +37,12 @@ _BODY_DOC: dict[str, Any] = {
                         "file": {"type": "string", "format": "binary"},
                         **{name: {"type": "string"} for name in OPTION_NAMES},
                     },
-                }
+                },
+                "example": {
+                    "file": _CSV_EXAMPLE,
+                    "source_type": "manual",
+                    "columns": '{"Email": "email", "Date": "occurred_at"}',
+                },
             },
         },
     }

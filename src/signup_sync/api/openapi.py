@@ -47,6 +47,7 @@ def install_openapi(app: FastAPI) -> None:
         for path, methods in spec.get("paths", {}).items():
             for operation in methods.values():
                 _document_errors(path, operation)
+                _derive_examples(operation, schemas)
         document_roles(app, spec)
         app.openapi_schema = spec
         return spec
@@ -73,3 +74,49 @@ def _document_errors(path: str, operation: dict[str, Any]) -> None:
         responses.setdefault("413", _error("The body is larger than the limit"))
     if path != "/":
         responses.setdefault("503", _error("The database does not answer; retry later"))
+
+
+def _component_examples(schema: dict[str, Any], schemas: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(name, example) pairs a schema carries: its own, its component's, each branch's of a
+    union (``null`` left out), one item's for an array."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[1]
+        return [(name, value) for _, value in _component_examples(schemas.get(name, {}), schemas)]
+    if "example" in schema:
+        return [("example", schema["example"])]
+    if schema.get("examples"):
+        return [("example", value) for value in schema["examples"]]
+    branches = schema.get("anyOf") or schema.get("oneOf") or []
+    if branches:
+        return [
+            pair
+            for branch in branches
+            if branch.get("type") != "null"
+            for pair in _component_examples(branch, schemas)
+        ]
+    if schema.get("type") == "array" and isinstance(schema.get("items"), dict):
+        items = _component_examples(schema["items"], schemas)
+        return [(items[0][0], [items[0][1]])] if items else []
+    return []
+
+
+def _derive_examples(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """Give a body or 2xx answer whose schema is a union or an array the examples of its
+    parts, so Swagger UI and ReDoc show each shape (they show a component's own anyway)."""
+    media_types = list(operation.get("requestBody", {}).get("content", {}).values())
+    for status, response in operation.get("responses", {}).items():
+        if status.startswith("2"):
+            media_types.extend(response.get("content", {}).values())
+    for media in media_types:
+        schema = media.get("schema")
+        if not schema or "example" in media or "examples" in media or "$ref" in schema:
+            continue
+        pairs = _component_examples(schema, schemas)
+        if len(pairs) == 1:
+            media["example"] = pairs[0][1]
+        elif pairs:
+            named: dict[str, Any] = {}
+            for name, value in pairs:
+                key = name if name not in named else f"{name} ({len(named) + 1})"
+                named[key] = {"summary": key, "value": value}
+            media["examples"] = named

@@ -22,6 +22,10 @@ router = APIRouter(
     route_class=RoleRoute, prefix="/sync", tags=["sync"], dependencies=[require_role(Role.FULL)]
 )
 
+STATUS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    404: {"description": "Unknown source type (the body lists the valid ones)"},
+}
 RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     202: {"model": SyncAccepted, "description": "`wait: false`: started in the background"},
@@ -155,7 +159,7 @@ async def sync_all(
     "/status/{source_type}",
     response_model=SyncStatusOut,
     summary="Last sync, running or not, success rate and the last 10 logs of each source",
-    responses=RESPONSES,
+    responses=STATUS_RESPONSES,
 )
 async def get_status(source_type: str, request: Request, uow: Uow) -> SyncStatusOut:
     default = request.app.state.settings.sync_default_schedule

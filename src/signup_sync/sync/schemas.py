@@ -283,8 +283,64 @@ class SyncSummary(BaseModel):
     sources: list[SourceSyncResult]
 
 
+_SOURCE_RESULT_EXAMPLE: dict[str, Any] = {
+    "status": "success",
+    "source_type": "zoom",
+    "source_id": 1,
+    "source_name": "Marketing webinars",
+    "leads_processed": 148,
+    "leads_created": 37,
+    "leads_updated": 104,
+    "leads_skipped": 7,
+    "errors_count": 0,
+    "error_messages": [],
+    "started_at": "2026-06-03T03:00:02Z",
+    "completed_at": "2026-06-03T03:00:12Z",
+    "duration_seconds": 10.4,
+    "sync_log_id": 57,
+    "dry_run": False,
+    "pages": 2,
+    "recovered_by_poll": 0,
+    "message": "148 records: 37 new, 104 updated, 7 skipped",
+    "details": {},
+}
+_SYNC_RESPONSE_EXAMPLE: dict[str, Any] = {
+    "status": "success",
+    "source_type": "zoom",
+    "source_name": "Marketing webinars",
+    "leads_processed": 148,
+    "leads_created": 37,
+    "leads_updated": 104,
+    "leads_skipped": 7,
+    "errors_count": 0,
+    "error_messages": [],
+    "started_at": "2026-06-03T03:00:02Z",
+    "completed_at": "2026-06-03T03:00:12Z",
+    "duration_seconds": 10.4,
+    "sync_log_id": 57,
+    "sync_log_ids": [57],
+    "dry_run": False,
+    "summary": {
+        "message": "1 source synced: 1 succeeded",
+        "sources_total": 1,
+        "sources_succeeded": 1,
+        "sources_partial": 0,
+        "sources_failed": 0,
+        "sources_skipped": 0,
+        "leads_processed": 148,
+        "leads_created": 37,
+        "leads_updated": 104,
+        "leads_skipped": 7,
+        "errors_count": 0,
+        "sources": [_SOURCE_RESULT_EXAMPLE],
+    },
+}
+
+
 class SyncResponse(BaseModel):
     """The seed's sync result, for one source type (or ``all``)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_SYNC_RESPONSE_EXAMPLE]})
 
     status: Literal["success", "partial", "failed", "skipped"]
     source_type: str
@@ -312,6 +368,24 @@ class StartedSource(BaseModel):
 
 class SyncAccepted(BaseModel):
     """``wait: false``: the syncs run in the background; follow them by their log ids."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "running",
+                    "source_type": "zoom",
+                    "sync_log_id": 58,
+                    "sync_log_ids": [58],
+                    "sources": [
+                        {"source_id": 1, "source_name": "Marketing webinars", "sync_log_id": 58}
+                    ],
+                    "status_url": "/sync/status/zoom",
+                    "message": "1 sync started in the background",
+                }
+            ]
+        }
+    )
 
     status: Literal["running"] = "running"
     source_type: str
