@@ -11,10 +11,21 @@ host and port, so ``https://WWW.Example.com:443`` is ``https://www.example.com``
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# Browsers send hosts as lower-case ASCII (IDNs in punycode).
+_HOST = re.compile(r"([a-z0-9_]([a-z0-9_-]*[a-z0-9_])?\.)*[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?")
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return _HOST.fullmatch(host) is not None
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +67,7 @@ def parse_origin(value: str) -> Origin | None:
     except ValueError:
         return None
     scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS or not parts.hostname:
+    if scheme not in DEFAULT_PORTS or not parts.hostname or not _valid_host(parts.hostname):
         return None
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
         return None
@@ -71,7 +82,7 @@ def parse_rule(value: str) -> OriginRule:
     scheme, _, rest = text.partition("://")
     wildcard = rest.startswith("*.")
     origin = parse_origin(f"{scheme}://{rest[2:] if wildcard else rest}")
-    if origin is None or "*" in origin.host:
+    if origin is None or "*" in origin.host or "*" in rest[2:]:
         raise ValueError(
             f"{value!r} is not an origin: use https://www.example.com, "
             "http://127.0.0.1:8080 or *.example.com"
