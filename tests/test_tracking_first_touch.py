@@ -79,7 +79,7 @@ def sign_up(device: str, at: str) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-async def the_lead(engine: AsyncEngine) -> tuple[Any, list[Any]]:
+async def the_lead(engine: AsyncEngine) -> tuple[Any, Any]:
     async with engine.connect() as conn:
         [lead] = (await conn.execute(select(Lead))).all()
         events = (await conn.execute(select(FunnelEvent).order_by(FunnelEvent.occurred_at))).all()
