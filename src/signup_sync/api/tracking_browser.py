@@ -17,7 +17,7 @@ the bodies hold only counts of what the caller sent, and no cookie or token is i
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -109,8 +109,7 @@ class TrackingCorsMiddleware:
     async def _preflight(self, scope: Scope, origin: str, send: Send) -> None:
         config: TrackingConfig = scope["app"].state.tracking
         if config.any_key_allows(origin):
-            response = JSONResponse(
-                None,
+            response: Response = Response(
                 status_code=204,
                 headers={
                     "Access-Control-Allow-Origin": origin,
