@@ -27,6 +27,9 @@ import orjson
 
 SITE_DIR = Path(__file__).resolve().parent / "browser_site"
 BUNDLE_DIR = SITE_DIR / "node_modules" / "@segment" / "analytics-next" / "dist" / "umd"
+# RudderStack's "bundled" build: every plugin inside, none fetched from its CDN.
+RUDDER_DIR = SITE_DIR / "node_modules" / "@rudderstack" / "analytics-js" / "dist" / "npm"
+RUDDER_DIR = RUDDER_DIR / "modern" / "bundled" / "esm"
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
 
@@ -50,6 +53,7 @@ class ProxyLog:
     lost_answers: int = 0
     passed: int = 0
     retry_headers: list[str] = field(default_factory=list)
+    answers: list[tuple[str, int, bytes]] = field(default_factory=list)  # from the service
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def decide(self, ids: list[str]) -> str:
@@ -110,6 +114,8 @@ def _handler(target: str, log: ProxyLog) -> type[BaseHTTPRequestHandler]:
                 self._unavailable()
                 return
             answer = self._forward(body)
+            with log.lock:
+                log.answers.append((self.path, answer.status_code, answer.content[:300]))
             if decision == "lose":
                 self._unavailable()
                 return
@@ -132,6 +138,8 @@ class _Site(BaseHTTPRequestHandler):
         else:
             if path.startswith("/ajs/"):
                 file = BUNDLE_DIR / path.removeprefix("/ajs/")
+            elif path.startswith("/rs/"):
+                file = RUDDER_DIR / path.removeprefix("/rs/")
             else:
                 file = SITE_DIR / path.lstrip("/")
             if ".." in path or not file.is_file() or "node_modules" in path:
@@ -174,16 +182,22 @@ def flaky_proxy(target: str) -> Iterator[tuple[str, ProxyLog]]:
 
 
 @contextmanager
-def marketing_site(port: int, write_key: str, api_host: str) -> Iterator[str]:
-    """The site on ``port`` (its origin must be known before the service starts)."""
-    config = {"writeKey": write_key, "apiHost": api_host}
+def marketing_site(port: int, write_key: str, api_url: str) -> Iterator[str]:
+    """The site on ``port`` (its origin must be known before the service starts), sending
+    to ``api_url`` (the service's, or its proxy's, base URL)."""
+    config = {
+        "writeKey": write_key,
+        "apiHost": f"{api_url.removeprefix('http://')}/v1",  # Segment: host and path
+        "dataPlaneUrl": api_url,  # RudderStack: it adds /v1/<type> itself
+    }
     handler = type("Site", (_Site,), {"config_js": b"window.SITE_CONFIG = " + orjson.dumps(config)})
     with _serve(_Server(("127.0.0.1", port), handler)) as url:
         yield url
 
 
-def bundle_present() -> bool:
-    return (BUNDLE_DIR / "index.js").is_file()
+def bundles_present() -> bool:
+    return (BUNDLE_DIR / "index.js").is_file() and (RUDDER_DIR / "index.mjs").is_file()
 
 
 mimetypes.add_type("text/javascript", ".js")
+mimetypes.add_type("text/javascript", ".mjs")

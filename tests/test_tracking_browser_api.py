@@ -346,3 +346,21 @@ async def test_per_key_limit_counts_every_address(settings: Settings, engine: As
                 statuses.append(answer.status_code)
     assert statuses == [200, 200, 429]
     assert await count(engine, TrackingMessage) == 2
+
+
+async def test_rudderstacks_empty_user_id_means_none(
+    anon_client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """RudderStack's browser SDK sends userId "" before identify: not a 400 (it drops those)."""
+    body = {**page("m-1"), "userId": ""}
+    answer = await anon_client.post("/v1/page", **text_plain(body, **basic(PUBLIC_KEY)))
+    assert answer.status_code == 200, answer.text
+    async with engine.connect() as conn:
+        [(anonymous_id, user_id)] = (
+            await conn.execute(select(TrackingMessage.anonymous_id, TrackingMessage.user_id))
+        ).all()
+    assert (anonymous_id, user_id) == ("anon-1", None)
+    nobody = {**page("m-2"), "userId": "", "anonymousId": " "}
+    answer = await anon_client.post("/v1/page", **text_plain(nobody, **basic(PUBLIC_KEY)))
+    assert answer.status_code == 400
+    assert answer.json()["errors"][0]["field"] == "userId"

@@ -29,7 +29,7 @@ from signup_sync.tracking.schemas import TrackingOut
 from signup_sync.tracking.throttle import Limits
 
 PREFIX = "/v1/"
-ALLOWED_HEADERS = "authorization, content-type, content-encoding, x-retry-count"
+ALLOWED_HEADERS = "authorization, content-type, content-encoding, x-retry-count, anonymousid"
 EXPOSED_HEADERS = "Retry-After, X-Request-ID"
 MAX_AGE = "86400"  # browsers cap it (Chromium: 2 h); the longest any of them keeps
 

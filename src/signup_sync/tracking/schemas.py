@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
 from signup_sync.events.schemas import IsoDateTime
 
@@ -18,6 +18,14 @@ MAX_ID_LENGTH = 200
 
 # Ids are strings in the spec; clients may send integers. Both are stored as text.
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)] | StrictInt
+
+
+def _blank_is_absent(value: Any) -> Any:
+    """RudderStack's browser SDK sends ``userId: ""`` until the visitor is identified."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+OptionalId = Annotated[Id | None, BeforeValidator(_blank_is_absent)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 JsonObject = dict[str, Any]
 
@@ -32,8 +40,8 @@ class MessageBase(BaseModel):
     messageId: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)] | None = Field(
         default=None, description="deduplication key (per write key, no time window)"
     )
-    anonymousId: Id | None = None
-    userId: Id | None = None
+    anonymousId: OptionalId = None
+    userId: OptionalId = None
     timestamp: IsoDateTime | None = Field(
         default=None, description="when it happened, by the client's clock (ISO 8601)"
     )
