@@ -200,7 +200,11 @@ async def test_landing_and_sign_up_from_a_real_browser(
     assert first.occurred_at == lead.first_seen_at
     external_ids = [e.external_id for e in events]
     assert len(external_ids) == len(set(external_ids))
-    assert {e.event_type for e in events} == {"lead_captured", "signup_completed"}
+    # A track stuck "pending" here is the race of a track and an identify stored at the same
+    # time on PostgreSQL (neither transaction sees the other's row): analytics-next's
+    # standard delivery sends them concurrently once retries reorder them.
+    statuses = " ".join(sorted(f"{m.type}:{m.status}:{m.user_id}" for m in messages))
+    assert {e.event_type for e in events} == {"lead_captured", "signup_completed"}, statuses
     assert sum(1 for e in events if e.event_type == "lead_captured") == 2  # landing + reload
     assert all("writeKey" not in m.payload for m in messages)
     assert all("userAgent" not in m.payload.get("context", {}) for m in messages)

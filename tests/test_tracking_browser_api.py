@@ -364,3 +364,38 @@ async def test_rudderstacks_empty_user_id_means_none(
     answer = await anon_client.post("/v1/page", **text_plain(nobody, **basic(PUBLIC_KEY)))
     assert answer.status_code == 400
     assert answer.json()["errors"][0]["field"] == "userId"
+
+
+async def test_a_browser_call_costs_one_statement_more_than_a_server_call(
+    anon_client: httpx.AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rate-limit counter is the browser's only extra: one upsert, no extra lookups."""
+    from signup_sync.tracking import throttle
+    from tests.test_round_trips import StatementCounter
+
+    monkeypatch.setattr(throttle.random, "randrange", lambda _n: 1)  # no pruning this time
+    counter = StatementCounter(app)
+
+    async def cost(key: str, n: int, **headers: str) -> int:
+        counter.reset()
+        body = {
+            "batch": [
+                {**page(f"p-{n}", f"anon-{n}"), "writeKey": key},
+                {
+                    "type": "identify",
+                    "messageId": f"i-{n}",
+                    "anonymousId": f"anon-{n}",
+                    "userId": f"u-{n}",
+                    "traits": {"email": f"p{n}@example.com"},
+                },
+                {"type": "track", "messageId": f"t-{n}", "userId": f"u-{n}", "event": "Signed Up"},
+            ]
+        }
+        answer = await anon_client.post("/v1/b", **text_plain(body, **basic(key), **headers))
+        assert answer.status_code == 200, answer.text
+        return counter.reset()
+
+    await cost(SERVER_KEY, 0)  # warm-up: first-use lookups of the process
+    server = await cost(SERVER_KEY, 1)
+    browser = await cost(PUBLIC_KEY, 2, Origin=SITE)
+    assert browser == server + 1

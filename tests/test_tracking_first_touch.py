@@ -138,3 +138,17 @@ async def test_other_device_joined_later(
     assert (lead.first_touch_utm_source, lead.first_touch_utm_campaign) == ("newsletter", "june")
     assert lead.first_seen_at.isoformat().startswith("2026-06-01T08:00:00")
     assert (events[0].fbclid, events[0].utm_medium) == ("F-1", "email")
+
+
+async def test_a_track_that_arrives_before_its_identify(
+    anon_client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """Retries reorder a browser's calls: the sign-up track may be stored before the identify
+    that names its user; the identify then turns it into the lead's signup_completed."""
+    [(identify_path, identify), (track_path, track)] = sign_up("laptop", "2026-06-02T09:05:00Z")
+    answer = await post(anon_client, track_path, track)
+    assert answer["pending"] == 1
+    answer = await post(anon_client, identify_path, identify)
+    assert answer["attached"] == 1
+    _, events = await the_lead(engine)
+    assert [e.event_type for e in events] == ["signup_completed"]
