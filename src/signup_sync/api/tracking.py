@@ -1,8 +1,9 @@
 """The Segment/RudderStack-compatible tracking API (``/v1/*``, write-key auth) and its stats.
 
 Status codes are what the Segment and Rudder clients act on: exactly 200 when stored (the
-Rudder client treats any other 2xx as a failure), 400/401/413 when resending cannot help,
-503 (with Retry-After) only when it can.
+Rudder client treats any other 2xx as a failure), 400/401/403/413 when resending cannot help,
+429 and 503 (with Retry-After) only when it can. analytics.js's short paths, per-key CORS and
+the browser rate limit: api.tracking_browser and api.tracking_guard.
 """
 
 from __future__ import annotations
