@@ -13,8 +13,9 @@ fi
 SITE_DIR="$(cd "$(dirname "$0")/.." && pwd)/tests/browser_site"
 
 install_site_sdk() {
-    if [ -f "$SITE_DIR/node_modules/@segment/analytics-next/dist/umd/index.js" ]; then
-        echo "analytics-next: present in tests/browser_site"
+    if [ -f "$SITE_DIR/node_modules/@segment/analytics-next/dist/umd/index.js" ] &&
+        [ -f "$SITE_DIR/node_modules/@rudderstack/analytics-js/dist/npm/modern/bundled/esm/index.mjs" ]; then
+        echo "browser SDKs: present in tests/browser_site"
         return
     fi
     if ! command -v npm >/dev/null 2>&1; then
@@ -26,7 +27,7 @@ install_site_sdk() {
         $SUDO apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
     fi
-    echo "analytics-next: installing with npm ci into tests/browser_site"
+    echo "browser SDKs: installing with npm ci into tests/browser_site"
     npm ci --prefix "$SITE_DIR" --no-audit --no-fund
 }
 
