@@ -67,13 +67,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _openapi(kind: str) -> dict[str, Any]:
+def openapi_body(kind: str) -> dict[str, Any]:
+    """The documented request body and write-key security of a /v1 operation."""
     schema = {"$ref": f"#/components/schemas/{BODY_MODELS[kind].__name__}"}
     return {
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": schema}},
-            "description": "JSON, optionally with Content-Encoding: gzip",
+            "description": "JSON (also sent as text/plain by browsers), optionally with "
+            "Content-Encoding: gzip",
         },
         "security": [{"writeKey": []}],
     }
@@ -123,7 +125,7 @@ def _post(kind: str, summary: str) -> Callable[[DecoratedCallable], DecoratedCal
         response_model=TrackingOut,
         summary=summary,
         responses=ERRORS,
-        openapi_extra=_openapi(kind),
+        openapi_extra=openapi_body(kind),
     )
 
 

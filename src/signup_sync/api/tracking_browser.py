@@ -22,7 +22,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from signup_sync.api.deps import Uow
-from signup_sync.api.tracking import ERRORS, handle
+from signup_sync.api.tracking import ERRORS, handle, openapi_body
 from signup_sync.settings import Settings
 from signup_sync.tracking.config import TrackingConfig
 from signup_sync.tracking.schemas import TrackingOut
@@ -58,7 +58,7 @@ def _short(path: str, kind: str) -> None:
         response_model=TrackingOut,
         summary=f"/v1/{kind} under analytics.js's short path",
         responses=ERRORS,
-        openapi_extra={"security": [{"writeKey": []}]},
+        openapi_extra=openapi_body(kind),
     )
 
 

@@ -25,7 +25,11 @@ def _blank_is_absent(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
 
 
-OptionalId = Annotated[Id | None, BeforeValidator(_blank_is_absent)]
+# Blank is allowed (and means absent) where an id is optional, so the schema says so too.
+OptionalId = Annotated[
+    Annotated[str, Field(max_length=MAX_ID_LENGTH)] | StrictInt | None,
+    BeforeValidator(_blank_is_absent),
+]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 JsonObject = dict[str, Any]
 
@@ -128,7 +132,19 @@ class PageMessage(MessageBase):
 
 
 class ScreenMessage(MessageBase):
-    model_config = _OPEN
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "screen",
+                    "userId": "user-1287",
+                    "messageId": "5d1e2f3a-0000-4000-8000-000000000004",
+                    "name": "Onboarding",
+                }
+            ]
+        },
+    )
 
     type: Literal["screen"] = "screen"
     name: str | None = None
@@ -136,7 +152,20 @@ class ScreenMessage(MessageBase):
 
 
 class GroupMessage(MessageBase):
-    model_config = _OPEN
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "group",
+                    "userId": "user-1287",
+                    "messageId": "5d1e2f3a-0000-4000-8000-000000000005",
+                    "groupId": "acme",
+                    "traits": {"name": "Acme Inc."},
+                }
+            ]
+        },
+    )
 
     type: Literal["group"] = "group"
     groupId: Id | None = None
