@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from signup_sync import SERVICE_NAME, __version__
 from signup_sync.api import analytics, dashboard, exports, funnel, imports, leads, meta, privacy
@@ -24,6 +23,7 @@ from signup_sync.api.openapi import install_openapi
 from signup_sync.api.query import reject_unknown_query
 from signup_sync.api.ratelimit import make_limiter
 from signup_sync.api.roles import Keyring
+from signup_sync.api.tracking_browser import ApiCORSMiddleware, install_browser_tracking
 from signup_sync.db.session import create_engine, create_session_factory
 from signup_sync.logs import configure_logging, get_logger
 from signup_sync.settings import Settings, load_settings
@@ -115,15 +115,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ingest_limiter = make_limiter(
         settings.ingest_rate_limit_per_second, settings.ingest_rate_limit_burst
     )
-    app.state.tracking = tracking_config(settings.segment_write_keys, settings.segment_event_map)
+    app.state.tracking = tracking_config(
+        settings.segment_write_keys,
+        settings.segment_event_map,
+        settings.cors_origins,
+        settings.tracking_keep_user_agent,
+    )
     install_error_handlers(app)
     install_openapi(app)
     install_docs(app)
     tracking_api.install_tracking_docs(app)
     webhooks_api.install_webhook_docs(app)
+    install_browser_tracking(app, settings)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            ApiCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],

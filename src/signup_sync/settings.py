@@ -213,7 +213,27 @@ class Settings(BaseSettings):
     segment_write_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         validation_alias="SEGMENT_WRITE_KEYS",
-        description="write keys of the /v1 tracking API: KEY or KEY=source_type, comma-separated",
+        description="write keys of the /v1 tracking API: KEY or KEY=source_type, comma-separated; "
+        "a public browser key adds @origin|origin (exact origins or *.example.com)",
+    )
+    tracking_keep_user_agent: bool = Field(
+        default=False,
+        validation_alias="TRACKING_KEEP_USER_AGENT",
+        description="keep context.userAgent of /v1 messages (dropped before storing if false)",
+    )
+    tracking_rate_limit_per_key: int = Field(
+        default=6000,
+        ge=0,
+        le=10_000_000,
+        validation_alias="TRACKING_RATE_LIMIT_PER_KEY",
+        description="requests per minute of one public (browser) write key; 0 = no limit",
+    )
+    tracking_rate_limit_per_address: int = Field(
+        default=300,
+        ge=0,
+        le=10_000_000,
+        validation_alias="TRACKING_RATE_LIMIT_PER_ADDRESS",
+        description="requests per minute from one client address with public keys; 0 = none",
     )
     segment_event_map: str = Field(
         default="",

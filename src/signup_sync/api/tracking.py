@@ -1,8 +1,9 @@
 """The Segment/RudderStack-compatible tracking API (``/v1/*``, write-key auth) and its stats.
 
 Status codes are what the Segment and Rudder clients act on: exactly 200 when stored (the
-Rudder client treats any other 2xx as a failure), 400/401/413 when resending cannot help,
-503 (with Retry-After) only when it can.
+Rudder client treats any other 2xx as a failure), 400/401/403/413 when resending cannot help,
+429 and 503 (with Retry-After) only when it can. analytics.js's short paths, per-key CORS and
+the browser rate limit: api.tracking_browser and api.tracking_guard.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import BaseModel
 
 from signup_sync.api.deps import Uow
 from signup_sync.api.roles import Role, RoleRoute, require_role
+from signup_sync.api.tracking_guard import admit
 from signup_sync.db.types import utcnow
 from signup_sync.settings import Settings
 from signup_sync.tracking.config import TrackingConfig, WriteKey
@@ -28,8 +30,10 @@ from signup_sync.tracking.decode import (
 from signup_sync.tracking.intake import read_batch, read_single
 from signup_sync.tracking.schemas import (
     AliasMessage,
+    GroupMessage,
     IdentifyMessage,
     PageMessage,
+    ScreenMessage,
     SegmentBatch,
     TrackingOut,
     TrackingStats,
@@ -53,22 +57,31 @@ BODY_MODELS: dict[str, type[BaseModel]] = {
     "identify": IdentifyMessage,
     "page": PageMessage,
     "alias": AliasMessage,
+    "group": GroupMessage,
+    "screen": ScreenMessage,
 }
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Malformed body or message; `detail` and `errors` say why"},
     401: {"description": "Missing or unknown write key (the Basic-auth user name)"},
+    403: {"description": "A browser call from an origin this write key does not allow"},
     413: {"description": "Body (also once decompressed) or batch too large"},
+    429: {
+        "description": "A public key's browser rate limit; retry after Retry-After",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
     503: {"description": "The database is unavailable; retry after Retry-After"},
 }
 
 
-def _openapi(kind: str) -> dict[str, Any]:
+def openapi_body(kind: str) -> dict[str, Any]:
+    """The documented request body and write-key security of a /v1 operation."""
     schema = {"$ref": f"#/components/schemas/{BODY_MODELS[kind].__name__}"}
     return {
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": schema}},
-            "description": "JSON, optionally with Content-Encoding: gzip",
+            "description": "JSON (also sent as text/plain by browsers), optionally with "
+            "Content-Encoding: gzip",
         },
         "security": [{"writeKey": []}],
     }
@@ -87,7 +100,8 @@ def _write_key(config: TrackingConfig, given: str | None) -> WriteKey:
     return found
 
 
-async def _handle(request: Request, uow: Uow, kind: str) -> TrackingOut:
+async def handle(request: Request, uow: Uow, kind: str) -> TrackingOut:
+    """One /v1 request of any kind (long or short path): key, origin, limit, parse, store."""
     settings: Settings = request.app.state.settings
     config: TrackingConfig = request.app.state.tracking
     header_key = basic_user(request.headers.get("authorization"))
@@ -99,6 +113,7 @@ async def _handle(request: Request, uow: Uow, kind: str) -> TrackingOut:
     if key is None:  # the spec also allows the write key in the body
         given = data.get("writeKey")
         key = _write_key(config, given if isinstance(given, str) else None)
+    await admit(request, config, key)  # before parsing: a refused call stores nothing
     received_at = utcnow()
     if kind == "batch":
         messages, rejected = read_batch(data, config, received_at, settings.max_batch_events)
@@ -116,33 +131,43 @@ def _post(kind: str, summary: str) -> Callable[[DecoratedCallable], DecoratedCal
         response_model=TrackingOut,
         summary=summary,
         responses=ERRORS,
-        openapi_extra=_openapi(kind),
+        openapi_extra=openapi_body(kind),
     )
 
 
 @_post("batch", "Segment batch: many messages of any type")
 async def batch(request: Request, uow: Uow) -> TrackingOut:
-    return await _handle(request, uow, "batch")
+    return await handle(request, uow, "batch")
 
 
 @_post("track", "Segment track: an event; mapped names become funnel events")
 async def track(request: Request, uow: Uow) -> TrackingOut:
-    return await _handle(request, uow, "track")
+    return await handle(request, uow, "track")
 
 
 @_post("identify", "Segment identify: ties an anonymous/user id to an email")
 async def identify(request: Request, uow: Uow) -> TrackingOut:
-    return await _handle(request, uow, "identify")
+    return await handle(request, uow, "identify")
 
 
 @_post("page", "Segment page: a landing page view (UTMs, click id, outside referrer)")
 async def page(request: Request, uow: Uow) -> TrackingOut:
-    return await _handle(request, uow, "page")
+    return await handle(request, uow, "page")
 
 
 @_post("alias", "Segment alias: merges previousId into userId")
 async def alias(request: Request, uow: Uow) -> TrackingOut:
-    return await _handle(request, uow, "alias")
+    return await handle(request, uow, "alias")
+
+
+@_post("group", "Segment group: stored as a message (no funnel effect)")
+async def group(request: Request, uow: Uow) -> TrackingOut:
+    return await handle(request, uow, "group")
+
+
+@_post("screen", "Segment screen: like page, for apps")
+async def screen(request: Request, uow: Uow) -> TrackingOut:
+    return await handle(request, uow, "screen")
 
 
 @stats_router.get(

@@ -412,3 +412,14 @@ rollup_conversions = Table(
     Column("conversions", BigInteger, nullable=False),
     Column("value", Numeric(20, 2)),
 )
+
+# Fixed-window request counters shared by every worker and replica (the tracking API's
+# browser rate limit, tracking.throttle). ``bucket`` names what is counted (a write key id,
+# or a hash of a client address); rows older than an hour are pruned.
+rate_counters = Table(
+    "funnel_rate_counters",
+    Base.metadata,
+    Column("bucket", String(64), primary_key=True),
+    Column("window_start", BigInteger, nullable=False),
+    Column("hits", Integer, nullable=False),
+)

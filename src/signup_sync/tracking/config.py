@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from signup_sync.tracking.cors import OriginRule, allowed, parse_rules
 from signup_sync.vocabulary import EventType, SourceType
 
 MIN_WRITE_KEY_LENGTH = 8
@@ -48,12 +49,34 @@ def write_key_id(key: str) -> str:
 class WriteKey:
     id: str
     source_type: str
+    # A public (browser) key's own allowed origins; empty for a server key.
+    origins: tuple[OriginRule, ...] = ()
+
+    @property
+    def public(self) -> bool:
+        return bool(self.origins)
 
 
 @dataclass(frozen=True, slots=True)
 class TrackingConfig:
     keys: dict[bytes, WriteKey] = field(default_factory=dict)
     event_map: dict[str, EventType] = field(default_factory=dict)
+    # CORS_ORIGINS: the browser origins of keys without their own (the behaviour before
+    # per-key origins existed); "*" allows any.
+    shared_origins: tuple[str, ...] = ()
+    keep_user_agent: bool = False
+
+    def origin_allowed(self, key: WriteKey, origin: str) -> bool:
+        """May a browser page at ``origin`` send with ``key``?"""
+        if key.public:
+            return allowed(key.origins, origin)
+        return "*" in self.shared_origins or origin in self.shared_origins
+
+    def any_key_allows(self, origin: str) -> bool:
+        """A preflight carries no credentials, so it is answered for every key's origins."""
+        if "*" in self.shared_origins or origin in self.shared_origins:
+            return True
+        return any(allowed(key.origins, origin) for key in self.keys.values() if key.public)
 
     def match_key(self, given: str) -> WriteKey | None:
         """Constant-time comparison against every configured key."""
@@ -69,9 +92,15 @@ class TrackingConfig:
 
 
 def parse_write_keys(entries: list[str]) -> dict[bytes, WriteKey]:
-    """``KEY`` or ``KEY=source_type``; errors never repeat the key itself."""
+    """``KEY``, ``KEY=source_type``, either followed by ``@origin|origin...`` (a public
+    browser key and its allowed origins); errors never repeat the key itself."""
     keys: dict[bytes, WriteKey] = {}
     for position, entry in enumerate(entries, start=1):
+        entry, at, origin_list = entry.partition("@")
+        try:
+            origins = parse_rules(origin_list) if at else ()
+        except ValueError as exc:
+            raise ValueError(f"write key #{position}: {exc}") from None
         key, _, source = entry.partition("=")
         key, source = key.strip(), source.strip() or DEFAULT_SOURCE_TYPE.value
         if len(key) < MIN_WRITE_KEY_LENGTH:
@@ -81,7 +110,7 @@ def parse_write_keys(entries: list[str]) -> dict[bytes, WriteKey]:
         if source not in {s.value for s in SourceType}:
             allowed = ", ".join(s.value for s in SourceType)
             raise ValueError(f"write key #{position}: source type must be one of {allowed}")
-        keys[key.encode()] = WriteKey(id=write_key_id(key), source_type=source)
+        keys[key.encode()] = WriteKey(id=write_key_id(key), source_type=source, origins=origins)
     return keys
 
 
@@ -111,5 +140,15 @@ def parse_event_map(raw: str) -> dict[str, EventType]:
     return mapping
 
 
-def tracking_config(write_keys: list[str], event_map: str) -> TrackingConfig:
-    return TrackingConfig(keys=parse_write_keys(write_keys), event_map=parse_event_map(event_map))
+def tracking_config(
+    write_keys: list[str],
+    event_map: str,
+    shared_origins: list[str] | None = None,
+    keep_user_agent: bool = False,
+) -> TrackingConfig:
+    return TrackingConfig(
+        keys=parse_write_keys(write_keys),
+        event_map=parse_event_map(event_map),
+        shared_origins=tuple(shared_origins or ()),
+        keep_user_agent=keep_user_agent,
+    )

@@ -14,11 +14,13 @@ from signup_sync.tracking.decode import TrackingBadRequest
 from signup_sync.tracking.messages import MessageRejected, Parsed, parse_message, sanitise
 from signup_sync.tracking.schemas import (
     AliasMessage,
+    GroupMessage,
     IdentifyMessage,
     Message,
     MessageBase,
     MessageProblem,
     PageMessage,
+    ScreenMessage,
     SegmentBatch,
     TrackMessage,
 )
@@ -28,6 +30,8 @@ SINGLE: dict[str, type[MessageBase]] = {
     "identify": IdentifyMessage,
     "page": PageMessage,
     "alias": AliasMessage,
+    "group": GroupMessage,
+    "screen": ScreenMessage,
 }
 _MESSAGE: TypeAdapter[MessageBase] = TypeAdapter(Message)
 _TAGS = {"track", "identify", "page", "screen", "group", "alias"}

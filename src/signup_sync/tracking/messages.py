@@ -33,6 +33,10 @@ UTM_OF_CAMPAIGN = {
     "utm_content": ("content",),
 }
 CLICK_IDS = ("gclid", "fbclid", "msclkid")
+# Click ids without a column of their own: kept in the event's metadata (``click_ids``).
+OTHER_CLICK_IDS = ("ttclid", "li_fat_id")
+# What the browser reports about the device: personal data, kept only when configured.
+USER_AGENT_FIELDS = ("userAgent", "userAgentData")
 
 
 class MessageRejected(ValueError):
@@ -127,8 +131,8 @@ def email_candidate(payload: dict[str, Any]) -> str | None:
     return None
 
 
-def page_fields(payload: dict[str, Any]) -> dict[str, str | None]:
-    """URL, referrer, UTMs and click ids: context.campaign first, then the URL's query."""
+def _page_query(payload: dict[str, Any]) -> tuple[str | None, str | None, dict[str, list[str]]]:
+    """The page's URL, referrer and query (of the URL, then of ``search``)."""
     context = _obj(payload.get("context"))
     page = _obj(context.get("page"))
     props = _obj(payload.get("properties")) if payload.get("type") in ("page", "screen") else {}
@@ -139,6 +143,19 @@ def page_fields(payload: dict[str, Any]) -> dict[str, str | None]:
     for part in (urlsplit(url).query if url else "", (search or "").lstrip("?")):
         for key, values in parse_qs(part).items():
             query.setdefault(key.lower(), values)
+    return url, referrer, query
+
+
+def other_click_ids(payload: dict[str, Any]) -> dict[str, str]:
+    """TikTok's and LinkedIn's click ids from the page URL (no column: metadata)."""
+    query = _page_query(payload)[2]
+    return {name: value for name in OTHER_CLICK_IDS if (value := _first(query, name))}
+
+
+def page_fields(payload: dict[str, Any]) -> dict[str, str | None]:
+    """URL, referrer, UTMs and click ids: context.campaign first, then the URL's query."""
+    context = _obj(payload.get("context"))
+    url, referrer, query = _page_query(payload)
     campaign = _obj(context.get("campaign"))
     fields: dict[str, str | None] = {"landing_page": url, "referrer": referrer}
     for utm, names in UTM_OF_CAMPAIGN.items():
@@ -196,8 +213,13 @@ def parse_message(
             "timestamp", "after clock-skew correction it is before 2000 or more than a day ahead"
         )
     payload = sanitise(raw)
+    payload.pop("writeKey", None)  # analytics.js puts the key in every message: never stored
     if batch_context:
         payload["context"] = {**sanitise(batch_context), **_obj(payload.get("context"))}
+    if not config.keep_user_agent and isinstance(payload.get("context"), dict):
+        context = payload["context"] = dict(payload["context"])
+        for name in USER_AGENT_FIELDS:
+            context.pop(name, None)
     payload["type"] = model_type(model)
     email, bad_email = None, False
     candidate = email_candidate(payload)
@@ -213,7 +235,8 @@ def parse_message(
         event_type = config.event_type_of(model.event)
     elif isinstance(model, PageMessage | ScreenMessage):
         event_name = text(model.name, 200)
-        event_type = PAGE_EVENT_TYPE if is_landing(page_fields(payload)) else None
+        landing = is_landing(page_fields(payload)) or bool(other_click_ids(payload))
+        event_type = PAGE_EVENT_TYPE if landing else None
     return Parsed(
         index=index,
         type=payload["type"],
@@ -266,13 +289,17 @@ def _metadata(payload: dict[str, Any], message_id: str) -> dict[str, Any]:
     name = text(payload.get("event"), 200) or text(payload.get("name"), 200)
     if name:
         segment["event" if payload.get("type") == "track" else "name"] = name
+    base: dict[str, Any] = {"segment": segment}
+    clicks = other_click_ids(payload)
+    if clicks:
+        base["click_ids"] = clicks
     properties = _obj(payload.get("properties"))
     if properties:
         try:
-            return check_metadata({"segment": segment, "properties": properties}) or {}
+            return check_metadata({**base, "properties": properties}) or {}
         except ValueError:
             pass  # too large or too deep to keep as metadata; the message row keeps it all
-    return {"segment": segment}
+    return base
 
 
 def to_record(

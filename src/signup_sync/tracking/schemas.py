@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
 from signup_sync.events.schemas import IsoDateTime
 
@@ -18,6 +18,18 @@ MAX_ID_LENGTH = 200
 
 # Ids are strings in the spec; clients may send integers. Both are stored as text.
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)] | StrictInt
+
+
+def _blank_is_absent(value: Any) -> Any:
+    """RudderStack's browser SDK sends ``userId: ""`` until the visitor is identified."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+# Blank is allowed (and means absent) where an id is optional, so the schema says so too.
+OptionalId = Annotated[
+    Annotated[str, Field(max_length=MAX_ID_LENGTH)] | StrictInt | None,
+    BeforeValidator(_blank_is_absent),
+]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 JsonObject = dict[str, Any]
 
@@ -32,8 +44,8 @@ class MessageBase(BaseModel):
     messageId: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)] | None = Field(
         default=None, description="deduplication key (per write key, no time window)"
     )
-    anonymousId: Id | None = None
-    userId: Id | None = None
+    anonymousId: OptionalId = None
+    userId: OptionalId = None
     timestamp: IsoDateTime | None = Field(
         default=None, description="when it happened, by the client's clock (ISO 8601)"
     )
@@ -120,7 +132,19 @@ class PageMessage(MessageBase):
 
 
 class ScreenMessage(MessageBase):
-    model_config = _OPEN
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "screen",
+                    "userId": "user-1287",
+                    "messageId": "5d1e2f3a-0000-4000-8000-000000000004",
+                    "name": "Onboarding",
+                }
+            ]
+        },
+    )
 
     type: Literal["screen"] = "screen"
     name: str | None = None
@@ -128,7 +152,20 @@ class ScreenMessage(MessageBase):
 
 
 class GroupMessage(MessageBase):
-    model_config = _OPEN
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "group",
+                    "userId": "user-1287",
+                    "messageId": "5d1e2f3a-0000-4000-8000-000000000005",
+                    "groupId": "acme",
+                    "traits": {"name": "Acme Inc."},
+                }
+            ]
+        },
+    )
 
     type: Literal["group"] = "group"
     groupId: Id | None = None
