@@ -65,8 +65,12 @@ EXPECTED: dict[tuple[str, str], str] = {
     # their own credentials, never a bearer token
     **{
         ("POST", f"/v1/{kind}"): WRITE_KEY_ROLE
-        for kind in ("batch", "track", "identify", "page", "alias")
+        for kind in ("batch", "track", "identify", "page", "alias", "group", "screen")
     },
+    # analytics.js's short paths (issue 15), the same handlers
+    **{("POST", f"/v1/{short}"): WRITE_KEY_ROLE for short in ("p", "i", "t", "a", "g", "s", "b")},
+    # the SDK's own telemetry: stored nowhere, no credentials
+    ("POST", "/v1/m"): PUBLIC,
     **{
         ("POST", f"/webhooks/{kind}{suffix}"): WEBHOOK
         for kind in ("zoom", "eventbrite", "easyappointments", "poshvip")

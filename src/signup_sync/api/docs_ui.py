@@ -19,6 +19,8 @@ from fastapi.openapi.docs import (
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from signup_sync.api.roles import Role, require_role
+
 ASSETS_URL = "/docs-assets"
 OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
 
@@ -34,7 +36,9 @@ def install_docs(app: FastAPI) -> None:
     openapi_url = app.openapi_url or "/openapi.json"
     title = f"{app.title} {app.version}"
 
-    @app.get("/docs", include_in_schema=False)
+    public = [require_role(Role.PUBLIC)]
+
+    @app.get("/docs", include_in_schema=False, dependencies=public)
     async def swagger_ui() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url=openapi_url,
@@ -47,11 +51,11 @@ def install_docs(app: FastAPI) -> None:
             swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True},
         )
 
-    @app.get(OAUTH2_REDIRECT_URL, include_in_schema=False)
+    @app.get(OAUTH2_REDIRECT_URL, include_in_schema=False, dependencies=public)
     async def swagger_ui_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
-    @app.get("/redoc", include_in_schema=False)
+    @app.get("/redoc", include_in_schema=False, dependencies=public)
     async def redoc() -> HTMLResponse:
         return get_redoc_html(
             openapi_url=openapi_url,

@@ -22,6 +22,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from signup_sync.api.deps import Uow
+from signup_sync.api.roles import Role, RoleRoute, require_role
 from signup_sync.api.tracking import ERRORS, handle, openapi_body
 from signup_sync.settings import Settings
 from signup_sync.tracking.config import TrackingConfig
@@ -33,7 +34,16 @@ ALLOWED_HEADERS = "authorization, content-type, content-encoding, x-retry-count,
 EXPOSED_HEADERS = "Retry-After, X-Request-ID"
 MAX_AGE = "86400"  # browsers cap it (Chromium: 2 h); the longest any of them keeps
 
-router = APIRouter(prefix="/v1", tags=["tracking (Segment spec)"])
+router = APIRouter(
+    prefix="/v1",
+    tags=["tracking (Segment spec)"],
+    dependencies=[require_role(Role.WRITE_KEY)],
+    route_class=RoleRoute,
+)
+# The SDK's own telemetry carries no write key: taken from anyone and thrown away.
+telemetry = APIRouter(
+    prefix="/v1", tags=["tracking (Segment spec)"], dependencies=[require_role(Role.PUBLIC)]
+)
 
 SHORT_PATHS = {
     "p": "page",
@@ -66,9 +76,12 @@ for _path, _kind in SHORT_PATHS.items():
     _short(_path, _kind)
 
 
-@router.post(
+@telemetry.post(
     "/m",
     summary="analytics.js's own telemetry: accepted and discarded (nothing is stored)",
+    responses={
+        200: {"content": {"application/json": {"example": {"success": True}}}},
+    },
 )
 async def sdk_metrics() -> JSONResponse:
     return JSONResponse({"success": True})
@@ -154,3 +167,4 @@ def install_browser_tracking(app: FastAPI, settings: Settings) -> None:
     )
     app.add_middleware(TrackingCorsMiddleware)
     app.include_router(router)
+    app.include_router(telemetry)

@@ -145,6 +145,15 @@ REGISTRY: dict[str, TableRule] = {
             "secret_values": _no("the source's API credentials, encrypted; no lead"),
         },
     ),
+    "funnel_rate_counters": TableRule(
+        person_rows=None,
+        columns={
+            "bucket": _no(
+                "a write key's id with a truncated hash of a client address; no email or phone, "
+                "and rows older than an hour are pruned"
+            ),
+        },
+    ),
     "funnel_sync_logs": TableRule(
         person_rows=None,
         columns={
