@@ -145,10 +145,12 @@ def test_a_correction_past_the_calendar_is_a_rejection_not_a_crash() -> None:
     from signup_sync.tracking.messages import MessageRejected, parse_message
     from signup_sync.tracking.schemas import PageMessage
 
+    # Each time is inside the supported range (sentAt far out is refused by the schema), but
+    # the clock-skew correction, timestamp + receivedAt - sentAt, lands past its end.
     raw = {
         "anonymousId": "a",
-        "timestamp": "2026-01-01T00:00:00Z",
-        "sentAt": "8728-06-18T07:36:51Z",
+        "timestamp": "2999-12-01T00:00:00Z",
+        "sentAt": "1900-01-01T00:00:00Z",
     }
     with pytest.raises(MessageRejected) as exc:
         parse_message(

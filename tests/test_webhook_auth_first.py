@@ -23,7 +23,10 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "organization_id": "215487369012",
         "webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_EB_WEBHOOK_SECRET",
     },
-    "easyappointments": {"webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_EA_WEBHOOK_SECRET"},
+    "easyappointments": {
+        "webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_EA_WEBHOOK_SECRET",
+        "site_timezone": "UTC",
+    },
     "poshvip": {"webhook_secret_env": "SIGNUP_SYNC_SOURCE_TEST_POSH_WEBHOOK_SECRET"},
 }
 BODIES = {

@@ -6,6 +6,7 @@ import re
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 import structlog
@@ -16,6 +17,19 @@ from signup_sync.metrics import UNMATCHED_ROUTE, observe_request
 
 log = get_logger("signup_sync.access")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+
+
+def _nul_parameter(scope: Scope) -> str | None:
+    """The name of the first query parameter (or path) holding a NUL character, if any."""
+    if "\x00" in scope.get("path", ""):
+        return "path"
+    raw = scope.get("query_string", b"")
+    if b"%00" not in raw and b"\x00" not in raw:
+        return None
+    for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return name.replace("\x00", "") or "query"
+    return None
 
 
 def _json(status: int, body: dict[str, Any], request_id: str) -> list[Message]:
@@ -52,6 +66,20 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500
+
+        nul = _nul_parameter(scope)
+        if nul is not None:
+            # PostgreSQL text cannot hold NUL: refuse it here for every route, naming the
+            # parameter, rather than fail at a query (a 500, or a CSV cut mid-stream).
+            body = {
+                "error": "validation_error",
+                "detail": f"{nul}: must not contain NUL (%00) characters",
+                "errors": [{"field": nul, "message": "must not contain NUL (%00) characters"}],
+            }
+            for message in _json(422, body, request_id):
+                await send(message)
+            self._log(scope, 422, started)
+            return
 
         too_large = {
             "error": "payload_too_large",
