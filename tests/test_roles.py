@@ -56,6 +56,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/sources/{source_id}"): FULL,
     ("PATCH", "/sources/{source_id}"): FULL,
     ("DELETE", "/sources/{source_id}"): FULL,
+    ("POST", "/sources/{source_id}/check"): FULL,
     ("POST", "/sync/all"): FULL,
     ("GET", "/sync/status/{source_type}"): FULL,
     ("POST", "/sync/{source_type}"): FULL,

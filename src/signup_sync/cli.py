@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from signup_sync import __version__, cli_sync
+from signup_sync import __version__, cli_sources, cli_sync
 from signup_sync.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ KEEP_ALIVE_SECONDS = 75
 app = typer.Typer(help="SignUp_Sync: multi-source funnel tracking.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-app.add_typer(cli_sync.sources_app, name="sources")
+app.add_typer(cli_sources.sources_app, name="sources")
 app.command("sync")(cli_sync.sync_command)
 app.command("scheduler")(cli_sync.scheduler_command)
 app.command("worker")(cli_sync.worker_command)

@@ -1,4 +1,7 @@
-"""CLI commands of the sync engine: ``sync``, ``sources list|add|disable``, ``scheduler``."""
+"""CLI commands of the sync engine: ``sync``, ``sources list|add|disable``, ``scheduler``.
+
+The other ``sources`` commands (edit, enable, remove, check) are in ``cli_sources``.
+"""
 
 from __future__ import annotations
 
@@ -336,6 +339,17 @@ def sources_add(
     created = _run(settings, work)
     out.print(_source_table([created]))
     out.print(f"Added source #{created.id}. Sync it now: signup-sync sync {created.source_type}")
+    warn_missing(created)
+
+
+def warn_missing(source: SourceOut) -> None:
+    """On stderr: each secret a sync of this source would miss now (names, never values)."""
+    if not source.warnings:
+        return
+    err.print(f"[yellow]Warning:[/yellow] source #{source.id} cannot sync yet:")
+    for line in source.warnings:
+        err.print(f"  {line}")
+    err.print(f"Set them, then try it: signup-sync sources check {source.id}")
 
 
 @sources_app.command("disable")

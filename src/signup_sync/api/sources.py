@@ -1,4 +1,4 @@
-"""Source configuration endpoints: ``GET/POST/PATCH/DELETE /sources``."""
+"""Source configuration endpoints: ``GET/POST/PATCH/DELETE /sources``, ``POST .../check``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from signup_sync.api.deps import SourceId, Uow
 from signup_sync.api.funnel import ERRORS
 from signup_sync.api.roles import Role, RoleRoute, require_role
 from signup_sync.sources.access import SourceAccess
+from signup_sync.sync.check import SourceCheck, load_target, run_check
 from signup_sync.sync.schemas import SourceIn, SourceOut, SourcePatch
 from signup_sync.sync.sources_service import (
     create_source,
@@ -88,3 +89,17 @@ async def patch_source(
 async def delete_source(source_id: SourceId, uow: Uow, request: Request) -> SourceOut:
     access = _access(request)
     return await uow(lambda s: deactivate_source(s, source_id, access))
+
+
+@router.post(
+    "/{source_id}/check",
+    response_model=SourceCheck,
+    summary="Check a source: config, every secret, addresses, authenticate, read one page",
+    description="Writes nothing (no sync log, no cursor, no events). `ok` is false when any "
+    "check fails; `missing_secrets` names every variable that is not set, all at once. "
+    "A Posh.VIP source that reads uploaded exports says so instead of reading.",
+    responses=RESPONSES,
+)
+async def check_source(source_id: SourceId, uow: Uow, request: Request) -> SourceCheck:
+    target = await uow.read(lambda s: load_target(s, source_id))
+    return await run_check(target, _access(request))

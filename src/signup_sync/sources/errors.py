@@ -11,6 +11,13 @@ class FatalSourceError(SourceError):
     """Retrying cannot help: bad credentials, missing config, a resource that does not exist."""
 
 
+class CredentialsRefused(FatalSourceError):
+    """The source refused the credentials (401/403, an OAuth token request turned down).
+
+    Its own class so that a source check can tell "authenticate" from "read one page".
+    """
+
+
 class RetriableSourceError(SourceError):
     """A transient failure (429, 5xx, timeout, dropped connection, malformed page).
 

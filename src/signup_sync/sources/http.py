@@ -26,7 +26,11 @@ from tenacity import (
 from signup_sync.logs import get_logger
 from signup_sync.outbound import OutboundRefused, guarded_client
 from signup_sync.sources.base import RetryPolicy, SourceContext
-from signup_sync.sources.errors import FatalSourceError, RetriableSourceError
+from signup_sync.sources.errors import (
+    CredentialsRefused,
+    FatalSourceError,
+    RetriableSourceError,
+)
 
 log = get_logger("signup_sync.sources.http")
 
@@ -94,7 +98,9 @@ def classify(response: httpx.Response, what: str) -> None:
     if status >= 500 or status == 408:
         raise RetriableSourceError(f"{what}: server error {status}")
     if status in (401, 403):
-        raise FatalSourceError(f"{what}: not authorised ({status}); check the source's credentials")
+        raise CredentialsRefused(
+            f"{what}: not authorised ({status}); check the source's credentials"
+        )
     raise FatalSourceError(f"{what}: HTTP {status}")
 
 

@@ -75,11 +75,15 @@ class Secrets(Mapping[str, str]):
 
     def is_set(self, key: str) -> bool:
         """Whether ``self[key]`` would give a value (without keeping it)."""
+        return self.problem(key) is None
+
+    def problem(self, key: str) -> str | None:
+        """Why ``self[key]`` would fail (naming the variable, never a value), or None."""
         try:
             self._lookup(key)
-        except MissingSecret:
-            return False
-        return True
+        except MissingSecret as exc:
+            return str(exc)
+        return None
 
     def __iter__(self) -> Iterator[str]:
         names = list(self._stored) + [n for n in self._names if n not in self._stored]

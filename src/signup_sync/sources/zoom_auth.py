@@ -17,7 +17,11 @@ import httpx
 import orjson
 
 from signup_sync.sources.base import RetryPolicy
-from signup_sync.sources.errors import FatalSourceError, RetriableSourceError
+from signup_sync.sources.errors import (
+    CredentialsRefused,
+    FatalSourceError,
+    RetriableSourceError,
+)
 from signup_sync.sources.http import parse_rate_limit_reset, parse_retry_after
 
 # Zoom's SDK refreshes a token when 60 s or less remain.
@@ -93,7 +97,8 @@ class ZoomOAuth(httpx.Auth):
             # Only an OAuth error code from RFC 6749's list is repeated, never Zoom's text.
             error = body.get("error") if isinstance(body, dict) else None
             code = f", {error}" if error in OAUTH_ERRORS else ""
-            raise FatalSourceError(
+            refused = CredentialsRefused if status >= 400 else FatalSourceError
+            raise refused(
                 f"Zoom token request refused (HTTP {status}{code}); "
                 "check the account id, client id and client secret"
             )

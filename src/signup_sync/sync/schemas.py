@@ -199,6 +199,11 @@ class SourceOut(BaseModel):
     running_sync_log_id: int | None
     created_at: datetime
     updated_at: datetime
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what would stop a sync now, e.g. each secret whose variable is not set "
+        "(POST /sources/{id}/check tries the source itself)",
+    )
 
 
 # ---- syncs ---------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from signup_sync import sources
 from signup_sync.credentials.names import env_name_problem
-from signup_sync.credentials.vault import NO_KEY
+from signup_sync.credentials.vault import KEY_SETTING, NO_KEY
 from signup_sync.db.models import FunnelSource
 from signup_sync.db.types import utcnow
 from signup_sync.errors import Conflict, InvalidInput, NotFound
@@ -117,7 +117,7 @@ def _model(connector: type[Connector], config: dict[str, Any]) -> SourceConfig:
         ) from None
 
 
-async def _check_reach(model: SourceConfig, access: SourceAccess) -> None:
+async def check_reach(model: SourceConfig, access: SourceAccess) -> None:
     """Addresses and files the config names, checked now (and again when used)."""
     for name, url in model.outbound_urls().items():
         field = f"config.{name}"
@@ -151,7 +151,7 @@ async def validate_config(
     if connector is None:
         return config
     model = _model(connector, config)
-    await _check_reach(model, access)
+    await check_reach(model, access)
     # Only what was given is stored: defaults stay the connector's, so they can improve.
     return model.model_dump(mode="json", exclude_unset=True)
 
@@ -215,8 +215,23 @@ def _secret_refs(source: FunnelSource, access: SourceAccess) -> dict[str, Secret
     return refs
 
 
+def secret_warnings(refs: dict[str, SecretRef]) -> list[str]:
+    """One line per secret this process cannot read now (names, never values)."""
+    lines = []
+    for name, ref in refs.items():
+        if ref.set:
+            continue
+        if ref.stored:
+            lines.append(f"secret {name}: the stored value cannot be read ({KEY_SETTING})")
+        elif ref.env:
+            why = ref.problem or f"environment variable {ref.env} is not set"
+            lines.append(f"secret {name}: {why}")
+    return lines
+
+
 def to_out(source: FunnelSource, access: SourceAccess) -> SourceOut:
     now = utcnow()
+    refs = _secret_refs(source, access)
     running = (
         source.lease_sync_log_id
         if source.lease_owner and source.lease_expires_at and source.lease_expires_at > now
@@ -229,7 +244,8 @@ def to_out(source: FunnelSource, access: SourceAccess) -> SourceOut:
         is_active=source.is_active,
         schedule=source.schedule,
         config=dict(source.config or {}),
-        secrets=_secret_refs(source, access),
+        secrets=refs,
+        warnings=secret_warnings(refs),
         has_connector=source.source_type in sources.REGISTRY,
         cursor=source.cursor,
         last_sync_at=source.last_sync_at,
