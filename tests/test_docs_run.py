@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import stat
 import subprocess
 import sys
@@ -192,6 +193,7 @@ def _check_synopsis(example: Example, cwd: Path, env: dict[str, str]) -> None:
 def test_every_example_runs_as_written(doc: str, tmp_path: Path) -> None:
     bin_dir = _cli_bin(tmp_path)
     (tmp_path / "posh-orders.csv").write_bytes(EXPORT)
+    shutil.copytree(ROOT / "docs" / "examples", tmp_path / "docs" / "examples")
     database = f"sqlite:///{tmp_path / 'signup_sync.db'}"
     served = {"AUTO_MIGRATE": "true", "SEGMENT_WRITE_KEYS": PLACEHOLDERS[WRITE_KEY]}
     with run_server(database, tmp_path, extra_env=served) as server:

@@ -289,3 +289,62 @@ def test_cli_import_csv_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["event_type"] == "signup_completed"
     assert run_async(_count(f"sqlite:///{db}")) == (1, 1, ["new@example.com"])
+
+
+OVERLONG = (
+    "Email,Name,Date\n"
+    "ana@example.com,Ana,2024-06-18\n"
+    "sam@example.com,O'Neil, Sam,2024-06-19\n"  # an unquoted comma: one cell too many
+    "zoe@example.com,Zoë,2024-06-20,\n"  # a trailing empty cell is harmless
+)
+
+
+async def test_a_row_with_more_cells_than_the_header_is_rejected(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    r = await post_csv(client, OVERLONG, source_type="manual")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert brief(body["results"]) == [
+        {"row": 2, "status": "accepted"},
+        {"row": 3, "status": "rejected", "field": "row"},
+        {"row": 4, "status": "accepted"},
+    ]
+    assert "4 cells but the header has 3" in body["results"][1]["errors"][0]["message"]
+    assert sorted(str(lead.email) for lead in await leads(engine)) == [
+        "ana@example.com",
+        "zoe@example.com",
+    ]
+
+
+def test_cli_summary_on_stdout_and_strict(database_url: str, tmp_path: Path) -> None:
+    """The summary is on stdout; --strict exits 1 on a rejected row but imports the rest."""
+    run_async(_truncate(database_url))
+    path = tmp_path / "overlong.csv"
+    path.write_text(OVERLONG, encoding="utf-8")
+    runner = CliRunner()
+    args = ["import-csv", str(path), "--source", "manual"]
+    plain = runner.invoke(cli_app, args, env=_cli_env(database_url))
+    assert plain.exit_code == 0, plain.output
+    assert "3 rows -> 2 accepted, 0 duplicates, 1 rejected" in plain.stdout
+    assert "row 3: row: the row has 4 cells but the header has 3" in plain.stdout
+    assert run_async(_count(database_url))[0] == 2
+
+    strict = runner.invoke(cli_app, [*args, "--strict"], env=_cli_env(database_url))
+    assert strict.exit_code == 1
+    assert "0 accepted, 2 duplicates, 1 rejected" in strict.stdout
+    assert "--strict: 1 row(s) rejected" in strict.stderr
+
+    as_json = runner.invoke(cli_app, [*args, "--strict", "--json"], env=_cli_env(database_url))
+    assert as_json.exit_code == 1
+    assert json.loads(as_json.stdout)["rejected"] == 1  # stdout stays pure JSON
+
+    clean = tmp_path / "clean.csv"
+    clean.write_text("Email\nnew@example.com\n", encoding="utf-8")
+    ok = runner.invoke(
+        cli_app,
+        ["import-csv", str(clean), "--source", "manual", "--strict"],
+        env=_cli_env(database_url),
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "1 accepted" in ok.stdout

@@ -78,7 +78,9 @@ def test_sources_add_list_disable_and_sync_from_the_command_line(
     assert done.exit_code == 0, done.output
     assert "Second" in done.output and "success" in done.output
     row = next(line for line in done.output.splitlines() if "Second" in line and "success" in line)
-    assert [cell.strip() for cell in row.split("│") if cell.strip()][2:6] == ["7", "4", "1", "2"]
+    assert [cell.strip() for cell in row.split("│") if cell.strip()][2:7] == [
+        "7", "4", "1", "0", "2",
+    ]  # fmt: skip
     assert FakeConnector.contexts[-1].since is not None
 
     listed = cli.invoke(app, ["sources", "list", "--all"])
@@ -118,8 +120,8 @@ def test_sync_shows_progress_and_the_result_table(
     table = lines.index("Sync result")
     assert table > progress
     row = next(line for line in lines[table:] if "Cal (#1)" in line)
-    assert [c.strip() for c in row.split("│") if c.strip()][1:7] == [
-        "success", "7", "4", "1", "2", "1",
+    assert [c.strip() for c in row.split("│") if c.strip()][1:8] == [
+        "success", "7", "4", "1", "0", "2", "1",
     ]  # fmt: skip
     assert lines[-1] == "success: 1 source(s): 1 success"
 
@@ -137,8 +139,8 @@ def test_sync_a_posh_export_file(cli: CliRunner, tmp_path: Path) -> None:
     assert done.exit_code == 0, done.output
     assert re.search(r"Rooftop 1 pages 13 records \d+ records/s", done.output)
     row = next(line for line in done.output.splitlines() if "Rooftop (#1)" in line)
-    assert [c.strip() for c in row.split("│") if c.strip()][1:6] == [
-        "success", "13", "8", "2", "2",
+    assert [c.strip() for c in row.split("│") if c.strip()][1:7] == [
+        "success", "13", "8", "2", "1", "2",
     ]  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from signup_sync import __version__, cli_sources, cli_sync
 from signup_sync.settings import Settings, SettingsError, load_settings
@@ -31,6 +32,8 @@ app.command("sync")(cli_sync.sync_command)
 app.command("scheduler")(cli_sync.scheduler_command)
 app.command("worker")(cli_sync.worker_command)
 console = Console(stderr=True, soft_wrap=True)
+# Results a script reads (import-csv's summary) go to stdout; progress and errors to stderr.
+out = Console(soft_wrap=True)
 
 
 def _version(value: bool) -> None:
@@ -244,8 +247,18 @@ def import_csv_command(
         str | None, typer.Option(help="strptime format, e.g. %d/%m/%Y (default ISO or US)")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Exit 1 when any row is rejected (the valid rows are still imported)"
+        ),
+    ] = False,
 ) -> None:
-    """Import funnel events from a CSV file (idempotent: re-importing adds nothing)."""
+    """Import funnel events from a CSV file (idempotent: re-importing adds nothing).
+
+    The summary goes to stdout (with --json: only the JSON result); exit 0, or 1 when the
+    file cannot be imported or, with --strict, when any row is rejected.
+    """
     from signup_sync.errors import InvalidInput
     from signup_sync.imports.service import parse_options
 
@@ -273,22 +286,29 @@ def import_csv_command(
         raise typer.Exit(code=1) from None
     if as_json:
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
-        return
-    console.print(
-        f"{file.name}: {result.rows} rows -> [green]{result.accepted} accepted[/green], "
+    else:
+        _print_import(file, result)
+    if strict and result.rejected:
+        console.print(f"[red]--strict: {result.rejected} row(s) rejected[/red]")
+        raise typer.Exit(code=1)
+
+
+def _print_import(file: Path, result: ImportOut) -> None:
+    out.print(
+        f"{escape(file.name)}: {result.rows} rows -> [green]{result.accepted} accepted[/green], "
         f"{result.duplicates} duplicates, [red]{result.rejected} rejected[/red] "
         f"({result.source_type.value} / {result.event_type.value})"
     )
     for row in result.results:
         if row.status == "rejected":
             reasons = "; ".join(f"{e.field}: {e.message}" for e in row.errors)
-            console.print(f"  row {row.row}: {reasons}")
+            out.print(f"  row {row.row}: {reasons}", markup=False)
 
 
 async def _import_file(settings: Settings, path: Path, options: ImportOptions) -> ImportOut:
     """Stream the file in chunks, committing each chunk (re-running resumes idempotently)."""
     from signup_sync.db.session import create_engine, create_session_factory, run_in_transaction
-    from signup_sync.imports.service import headers_of, import_chunk, open_csv, summarise
+    from signup_sync.imports.service import import_chunk, open_csv, summarise
     from signup_sync.sources.csv_import import DEFAULT_CHUNK_ROWS, CsvFormatError, text_from_path
     from signup_sync.upgrade import upgrade as upgrade_schema
 
@@ -298,13 +318,12 @@ async def _import_file(settings: Settings, path: Path, options: ImportOptions) -
             await upgrade_schema(engine)
         factory = create_session_factory(engine)
         rows = open_csv(text_from_path(path), options)
-        headers = headers_of(rows)
         results: list[RowResult] = []
         try:
             while chunk := rows.chunk(DEFAULT_CHUNK_ROWS):
 
                 async def work(session: AsyncSession, chunk: Chunk = chunk) -> list[RowResult]:
-                    return await import_chunk(session, chunk, options, headers)
+                    return await import_chunk(session, chunk, options, rows)
 
                 results.extend(await run_in_transaction(factory, work))
         except CsvFormatError as exc:

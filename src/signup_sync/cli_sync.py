@@ -14,8 +14,19 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from signup_sync.bounds import DATE_RANGE, utc_in_range
 from signup_sync.errors import DomainError
@@ -80,25 +91,69 @@ def _moment(raw: str | None, name: str) -> datetime | None:
         raise typer.Exit(code=2) from None
 
 
+RESULT_COLUMNS = (
+    "Source", "Status", "Read", "New", "Updated", "Unchanged", "Skipped", "Errors",
+    "Seconds", "Log",
+)  # fmt: skip
+
+
 def result_table(results: Sequence[SourceSyncResult]) -> Table:
-    table = Table(title="Sync result")
-    for column in ("Source", "Status", "Read", "New", "Updated", "Skipped", "Errors", "Seconds"):
+    """One row per source; Read = New + Updated + Unchanged + Skipped, as the caption says."""
+    table = Table(
+        title="Sync result",
+        caption="Read = New + Updated + Unchanged + Skipped. A record that failed to map is "
+        "skipped; Errors counts problems (those records and run errors), not extra records.",
+    )
+    for column in RESULT_COLUMNS:
         table.add_column(column, justify="left" if column in ("Source", "Status") else "right")
-    table.add_column("Log", justify="right")
     colours = {"success": "green", "partial": "yellow", "failed": "red", "skipped": "dim"}
     for r in results:
+        # Tally.unchanged, from the same four numbers, so the row adds up by construction.
+        unchanged = r.leads_processed - r.leads_created - r.leads_updated - r.leads_skipped
         table.add_row(
             f"{r.source_name} (#{r.source_id})",
             f"[{colours.get(r.status, 'white')}]{r.status}[/]",
             str(r.leads_processed),
             str(r.leads_created),
             str(r.leads_updated),
+            str(unchanged),
             str(r.leads_skipped),
             str(r.errors_count),
             f"{r.duration_seconds or 0:.1f}",
             str(r.sync_log_id or "-"),
         )
     return table
+
+
+class _BarOrSpinner(ProgressColumn):
+    """A bar where the source said how many records there are, a spinner where it did not."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bar, self.spinner = BarColumn(bar_width=30), SpinnerColumn()
+
+    def render(self, task: Task) -> Any:
+        return self.spinner.render(task) if task.total is None else self.bar.render(task)
+
+
+class _Records(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        if task.total is None:
+            return Text(f"{int(task.completed)} records")
+        return Text(f"{int(task.completed)}/{int(task.total)} records")
+
+
+class _Eta(ProgressColumn):
+    """Time left, only where there is a total to measure it against."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.remaining = TimeRemainingColumn()
+
+    def render(self, task: Task) -> Text:
+        if task.total is None:
+            return Text("")
+        return Text.assemble("ETA ", self.remaining.render(task))
 
 
 def sync_command(
@@ -130,23 +185,28 @@ def sync_command(
     )
     upload = file.read_bytes() if file else None
     columns = (
-        SpinnerColumn(),
+        _BarOrSpinner(),
         TextColumn("[bold]{task.description}"),
         TextColumn("{task.fields[pages]} pages"),
-        TextColumn("{task.fields[records]} records"),
+        _Records(),
         TextColumn("{task.fields[rate]:.0f} records/s"),
         TimeElapsedColumn(),
+        _Eta(),
     )
     with Progress(*columns, console=err, transient=False) as progress:
         tasks: dict[int, TaskID] = {}
 
         def on_page(p: SyncProgress) -> None:
             if p.source_id not in tasks:
-                tasks[p.source_id] = progress.add_task(
-                    p.source_name, total=None, pages=0, records=0, rate=0.0
-                )
+                tasks[p.source_id] = progress.add_task(p.source_name, total=None, pages=0, rate=0.0)
+            # A total can trail the records read (a listing's count changed mid-run).
+            total = None if p.total is None else max(p.total, p.records)
             progress.update(
-                tasks[p.source_id], pages=p.pages, records=p.records, rate=p.records_per_second
+                tasks[p.source_id],
+                total=total,
+                completed=p.records,
+                pages=p.pages,
+                rate=p.records_per_second,
             )
 
         result = _run(
@@ -155,7 +215,13 @@ def sync_command(
                 factory, source_type, request, settings=settings, upload=upload, progress=on_page
             ),
         )
-    assert not isinstance(result, SyncAccepted)
+        assert not isinstance(result, SyncAccepted)
+        with_total = {t.id for t in progress.tasks if t.total is not None}
+        for done in result.summary.sources:
+            task = tasks.get(done.source_id or 0)
+            if task in with_total and done.status == "success":
+                # Read to the end: what a total promised but a filter dropped is not left over.
+                progress.update(task, total=done.leads_processed, completed=done.leads_processed)
     if result.summary.sources:
         out.print(result_table(result.summary.sources))
     for message in result.error_messages:

@@ -363,6 +363,12 @@ class FakeEventbrite:
             ):
                 return error(400, "BAD_CONTINUATION_TOKEN", "The continuation token is invalid.")
             start, page = int(state["i"]), int(state["p"])
+            object_count = state.get("n")
+        else:
+            # Counted once per listing and carried in the continuation, like Eventbrite's own.
+            object_count = sum(
+                1 for i in range(self.count) if self.matches(i, event_id, since, status)
+            )
 
         if self.page_delay_seconds > 0:
             await asyncio.sleep(self.page_delay_seconds)
@@ -392,13 +398,20 @@ class FakeEventbrite:
             i += 1
         has_more = i < self.count
         pagination: dict[str, Any] = {
+            "object_count": object_count,
             "page_number": page,
             "page_size": self.page_size,
             "has_more_items": has_more,
         }
         if has_more:
             pagination["continuation"] = self._encode(
-                {"scope": scope, "i": i, "p": page + 1, "gen": self.token_generation}
+                {
+                    "scope": scope,
+                    "i": i,
+                    "p": page + 1,
+                    "gen": self.token_generation,
+                    "n": object_count,
+                }
             )
             if fault == "loop" and q.get("continuation"):
                 pagination["continuation"] = q["continuation"]

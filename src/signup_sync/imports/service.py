@@ -32,6 +32,7 @@ from signup_sync.sources.csv_import import (
     CsvRows,
     Row,
     content_hash,
+    overlong_message,
     parse_timestamp,
     split_name,
     text_from_bytes,
@@ -153,12 +154,19 @@ def row_event(
 
 
 async def import_chunk(
-    session: AsyncSession, chunk: Chunk, options: ImportOptions, headers: dict[str, str]
+    session: AsyncSession, chunk: Chunk, options: ImportOptions, rows: CsvRows
 ) -> list[RowResult]:
-    """Validate and ingest one chunk of rows; results in row order. Does not commit."""
+    """Validate and ingest one chunk of ``rows``; results in row order. Does not commit."""
+    headers = headers_of(rows)
+    width = len(rows.columns.headers)
     results: list[RowResult] = []
     valid: list[tuple[int, EventRecord]] = []
     for row, extras in chunk:
+        cells = rows.overlong.get(row[0])
+        if cells is not None:
+            # Its cells are probably shifted: storing them would put values in wrong fields.
+            results.append(_reject(row[0], "row", overlong_message(cells, width)))
+            continue
         record, rejected = row_event(row, extras, options, headers)
         if record is not None:
             valid.append((row[0], record))
@@ -205,11 +213,10 @@ def headers_of(rows: CsvRows) -> dict[str, str]:
 async def import_csv(session: AsyncSession, data: bytes, options: ImportOptions) -> ImportOut:
     """Import a whole uploaded file in the caller's transaction (the API's unit of work)."""
     rows = open_csv(text_from_bytes(data), options)
-    headers = headers_of(rows)
     results: list[RowResult] = []
     try:
         while chunk := rows.chunk(DEFAULT_CHUNK_ROWS):
-            results.extend(await import_chunk(session, chunk, options, headers))
+            results.extend(await import_chunk(session, chunk, options, rows))
     except CsvFormatError as exc:
         raise InvalidInput(f"Cannot import this file: {exc}", field="file") from None
     finally:

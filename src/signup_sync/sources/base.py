@@ -140,6 +140,9 @@ class Page:
     records: list[Any]
     cursor: dict[str, Any] | None = None
     label: str = ""
+    # How many records this run will read, where the API says (Eventbrite's object_count,
+    # Zoom's total_records), summed over the listings started so far; None: not known.
+    total: int | None = None
 
 
 class Connector(Protocol):

@@ -157,6 +157,9 @@ class CsvRows:
     ) -> None:
         self._stream = stream
         self.rows_read = 0
+        # {row number: its cell count} for rows with non-empty cells past the header's last
+        # column: usually a value with an unquoted delimiter, which shifts every cell after it.
+        self.overlong: dict[int, int] = {}
         try:
             first = stream.readline()
         except UnicodeDecodeError:
@@ -211,6 +214,8 @@ class CsvRows:
                 break
             self.rows_read += 1
             if any(cell.strip() for cell in cells):
+                if any(cell.strip() for cell in cells[len(self.columns.headers) :]):
+                    self.overlong[self.rows_read + 1] = len(cells)
                 out.append(((self.rows_read + 1, self._row(cells)), self.extras(cells)))
         return out
 
@@ -221,6 +226,14 @@ class CsvRows:
 
     def close(self) -> None:
         self._stream.close()
+
+
+def overlong_message(cells: int, headers: int) -> str:
+    """Why a row with more cells than the header is not read (its cells may be shifted)."""
+    return (
+        f"the row has {cells} cells but the header has {headers}; "
+        "quote values that contain the delimiter"
+    )
 
 
 _NOT_TEXT = "not a UTF-8 text file (save it as 'CSV UTF-8')"

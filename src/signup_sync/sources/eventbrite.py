@@ -262,6 +262,7 @@ class EventbriteConnector:
         self.ctx = ctx
         self.config: EventbriteConfig = ctx.config
         self._http: SourceHttp | None = None
+        self._totals: dict[str, int] = {}  # listing -> its object_count
 
     def _client(self) -> SourceHttp:
         if self._http is None:
@@ -362,6 +363,9 @@ class EventbriteConnector:
                 continuation, resume, number = None, None, 0
                 continue
             attendees, has_more, next_token = _page_shape(body, what)
+            count = body["pagination"].get("object_count")
+            if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+                self._totals[key] = count
             if next_token is not None and next_token in seen:
                 raise PaginationLoopError(f"{what}: continuation token repeated")
             for attendee in attendees:
@@ -381,14 +385,23 @@ class EventbriteConnector:
                         "max_changed": format_time(max_changed) if max_changed else None,
                     },
                 )
-                yield Page(records=records, cursor=cursor, label=what)
+                yield Page(records=records, cursor=cursor, label=what, total=self._total())
                 continuation = next_token
                 continue
             if max_changed is not None:
                 capped = min(max_changed, self.ctx.run_started_at)
                 streams[key] = format_time(capped)
-            yield Page(records=records, cursor=self._cursor(streams, None), label=what)
+            yield Page(
+                records=records,
+                cursor=self._cursor(streams, None),
+                label=what,
+                total=self._total(),
+            )
             return
+
+    def _total(self) -> int | None:
+        """The listings' object_count so far (a listing not started yet is not in it)."""
+        return sum(self._totals.values()) if self._totals else None
 
     def _in_window(self, attendees: list[Any]) -> list[Any]:
         until = self.ctx.until

@@ -43,6 +43,7 @@ from signup_sync.sources.csv_import import (
     CsvFormatError,
     CsvRows,
     clip,
+    overlong_message,
     parse_flag,
     parse_timestamp,
     sha256_bytes,
@@ -275,7 +276,11 @@ class PoshvipConnector:
                     raise FatalSourceError(f"poshvip export: {exc}") from None
                 if not chunk:
                     break
-                records = [{"_row": number, **values} for (number, values), _ in chunk]
+                width = len(rows.columns.headers)
+                records = [
+                    {"_row": number, **values, **self._overlong(rows, number, width)}
+                    for (number, values), _ in chunk
+                ]
                 yield Page(
                     records=records,
                     cursor={"sha256": digest, "row": rows.rows_read},
@@ -283,6 +288,11 @@ class PoshvipConnector:
                 )
         finally:
             rows.close()
+
+    @staticmethod
+    def _overlong(rows: CsvRows, number: int, width: int) -> dict[str, str]:
+        cells = rows.overlong.get(number)
+        return {} if cells is None else {"_overlong": overlong_message(cells, width)}
 
     @staticmethod
     def _check_columns(rows: CsvRows) -> None:
@@ -305,6 +315,9 @@ class PoshvipConnector:
             raw = record.get(name)
             return str(raw).strip() or None if raw is not None else None
 
+        if record.get("_overlong"):
+            # Its cells are probably shifted; reading them would file values under wrong names.
+            raise SkipRecord(str(record["_overlong"]))
         metadata: dict[str, Any] = {"row": record.get("_row")}
         email = normalise_email(value("email"))
         if email is not None:

@@ -265,7 +265,9 @@ class ZoomConnector:
                 # Deleted between the host listing and now: nothing left to read.
             progress.finish_item(item.key)
         progress.finish_pass({item.key for item in items})
-        yield Page(records=[], cursor=progress.dump(), label="zoom: pass complete")
+        yield Page(
+            records=[], cursor=progress.dump(), label="zoom: pass complete", total=pager.known_total
+        )
 
     async def _registrant_lists(
         self, pager: ZoomPager, item: ZoomItem
@@ -303,7 +305,11 @@ class ZoomConnector:
                 path = f"{item.kind}s/{item.id}/registrants"
                 n = 0
                 async for rows, last in pager.pages(
-                    path, "registrants", params, f"registrants of {item.kind} {item.id}"
+                    path,
+                    "registrants",
+                    params,
+                    f"registrants of {item.kind} {item.id}",
+                    add_total=True,
                 ):
                     n += 1
                     records = []
@@ -328,6 +334,7 @@ class ZoomConnector:
                         records=records,
                         cursor=progress.dump(),
                         label=f"{item.key} registrants {list_id} p{n}",
+                        total=pager.known_total,
                     )
             if self.ctx.since is None and self.ctx.until is None:
                 state["registrants_read_at"] = self.ctx.run_started_at.isoformat()
@@ -370,7 +377,11 @@ class ZoomConnector:
             n = 0
             try:
                 async for rows, last in pager.pages(
-                    path, "participants", {}, f"participants of {item.kind} {item.id} instance"
+                    path,
+                    "participants",
+                    {},
+                    f"participants of {item.kind} {item.id} instance",
+                    add_total=True,
                 ):
                     n += 1
                     linked = await self._registrants_of(item, rows)
@@ -381,6 +392,7 @@ class ZoomConnector:
                         records=records,
                         cursor=progress.dump(),
                         label=f"{item.key} instance {uuid} p{n}",
+                        total=pager.known_total,
                     )
             except ZoomNotFound as exc:
                 if exc.code == 12702:  # older than a year: Zoom will never serve it

@@ -28,6 +28,9 @@ class ZoomPager:
         self.http = http
         self.policy = policy
         self.page_size = min(page_size, 300)
+        # Sum of total_records over the listings counted (``pages(..., add_total=True)``);
+        # None until one reports it.
+        self.known_total: int | None = None
 
     async def _fetch(
         self, path: str, params: dict[str, Any], what: str, key: str | None
@@ -50,7 +53,14 @@ class ZoomPager:
         return await self._fetch(path, params or {}, what, None)
 
     async def pages(
-        self, path: str, key: str, params: dict[str, Any], what: str, *, numbered: bool = False
+        self,
+        path: str,
+        key: str,
+        params: dict[str, Any],
+        what: str,
+        *,
+        numbered: bool = False,
+        add_total: bool = False,
     ) -> AsyncIterator[tuple[list[dict[str, Any]], bool]]:
         """Yield ``(rows, is_last)`` per page of the list under ``key``.
 
@@ -74,6 +84,10 @@ class ZoomPager:
                     seen.clear()
                     continue
                 raise
+            total = data.get("total_records")
+            if add_total and isinstance(total, int) and not isinstance(total, bool):
+                add_total = False  # once per listing, also when a stale token restarts it
+                self.known_total = (self.known_total or 0) + max(total, 0)
             following = data.get("next_page_token") or ""
             if following and following in seen:
                 raise PaginationLoopError(f"{what}: next_page_token repeated; stopping")

@@ -111,6 +111,8 @@ class SyncProgress:
     records: int
     elapsed_seconds: float
     label: str
+    # Records the run will read, as far as the source has said (Page.total); None: unknown.
+    total: int | None = None
 
     @property
     def records_per_second(self) -> float:
@@ -364,8 +366,12 @@ async def execute(
     in_flight: asyncio.Task[Tally] | None = None  # the page being committed
     previous_page: Page | None = None
     limit = ""
+    total: int | None = None
 
     def _progressed(now: Tally, page: Page | None) -> None:
+        nonlocal total
+        if page is not None and page.total is not None:
+            total = page.total
         if progress is not None:
             progress(
                 SyncProgress(
@@ -375,6 +381,7 @@ async def execute(
                     records=now.processed,
                     elapsed_seconds=time.monotonic() - clock,
                     label=page.label if page is not None else "",
+                    total=total,
                 )
             )
 
