@@ -89,7 +89,23 @@ def test_fuzz_tracking_api_with_a_write_key(engine, database_url: str, tmp_path:
         assert not SERVER_ERROR.search(server.logs())
 
 
+# A Posh.VIP export sent as a text/csv body is a file: any bytes are a (bad or good) export,
+# answered by the sync's own result. Schemathesis's "string became null" mutation sends the
+# bytes `null`, which is such a file, not a request that violates the schema.
+FILE_BODY_CONFIG = """
+[checks]
+positive_data_acceptance.enabled = false
+use_after_free.enabled = false
+
+[[operations]]
+include-path-regex = "^/sync/"
+include-method = "POST"
+checks.negative_data_rejection.enabled = false
+"""
+
+
 def test_fuzz_whole_api(engine, database_url: str, tmp_path: Path) -> None:
+    (tmp_path / "schemathesis.toml").write_text(FILE_BODY_CONFIG)
     with run_server(database_url, tmp_path) as server:
         result = subprocess.run(
             [
@@ -101,10 +117,8 @@ def test_fuzz_whole_api(engine, database_url: str, tmp_path: Path) -> None:
                 # /v1 takes a write key, not this token: fuzzed above with one worker.
                 "--exclude-path-regex",
                 "^/v1/",
-                "--checks",
-                "all",
-                "--exclude-checks",
-                "positive_data_acceptance,use_after_free",
+                # Checks: all but two, set in FILE_BODY_CONFIG (the CLI's --checks would
+                # override its per-operation setting).
                 "--max-examples",
                 EXAMPLES,
                 # One worker: hypothesis on Python 3.11 crashed in ast.parse with two threads.
